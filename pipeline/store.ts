@@ -1,0 +1,160 @@
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import { BadInputError } from './errors.js';
+import { stableStringify } from './hash.js';
+import type { StepName } from './params.js';
+
+/** Run ids become folder names: a safe character set, no separators, no "..". */
+export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+export function checkRunId(id: string): string {
+  if (!RUN_ID_PATTERN.test(id) || id.includes('..')) {
+    throw new BadInputError(
+      `bad run id ${JSON.stringify(id)}: use 1-100 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit, without ".."`,
+    );
+  }
+  return id;
+}
+
+/** Atomic: written beside the target, then renamed over it; a crash leaves the old file or none. */
+export async function writeFileSafe(path: string, data: string | Uint8Array): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeFileAtomic(path, typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+}
+
+/** JSON with stable key order (artifacts diff cleanly), written atomically. */
+export async function writeJson(path: string, value: unknown): Promise<void> {
+  await writeFileSafe(path, stableStringify(value) + '\n');
+}
+
+/** Reads a JSON artifact; a missing or unparsable file is bad input naming the file and the fix. */
+export async function readJson<T>(path: string, fix = 'run the step that writes it again (add --force)'): Promise<T> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new BadInputError(`missing ${path}: ${fix}`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new BadInputError(`${path} is not valid JSON (${(err as Error).message}): ${fix}`);
+  }
+}
+
+export async function exists(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => null)) !== null;
+}
+
+/**
+ * Replaces a folder by a fully written staging folder. Between the two renames a crash leaves no
+ * folder at `target` (only `target.old`), which the runner sees as "output missing" and redoes;
+ * it never leaves a half-written folder in place.
+ */
+export async function swapDir(staging: string, target: string): Promise<void> {
+  const old = `${target}.old`;
+  await rm(old, { recursive: true, force: true });
+  if (await exists(target)) await rename(target, old);
+  await rename(staging, target);
+  await rm(old, { recursive: true, force: true });
+}
+
+/**
+ * The catalog: every artifact path of a run, named once here (steps never build paths by hand).
+ * Layout documented in README.md ("Artifacts").
+ */
+export class RunStore {
+  readonly artifacts: string;
+  readonly runId: string;
+  readonly runDir: string;
+  /** Dataset cache shared by all runs. */
+  readonly dataDir: string;
+
+  constructor(artifacts: string, runId: string) {
+    this.artifacts = resolve(artifacts);
+    this.runId = checkRunId(runId);
+    this.runDir = join(this.artifacts, 'runs', runId);
+    this.dataDir = join(this.artifacts, 'data', 'fashion-mnist');
+  }
+
+  private staging = new Map<StepName, string>();
+
+  /** The folder a step writes (the report step writes files at the run folder's top). */
+  stepDir(step: StepName): string {
+    return this.staging.get(step) ?? (step === 'report' ? this.runDir : join(this.runDir, step));
+  }
+
+  /** The final folder of a step, ignoring any staging. */
+  finalStepDir(step: StepName): string {
+    return step === 'report' ? this.runDir : join(this.runDir, step);
+  }
+
+  /**
+   * A view of this store in which `step` writes into `dir` (the runner's staging folder, swapped
+   * into place when the step succeeds); every other path is unchanged.
+   */
+  withStaging(step: StepName, dir: string): RunStore {
+    const view = Object.create(RunStore.prototype) as RunStore;
+    Object.assign(view, this);
+    view.staging = new Map(this.staging).set(step, dir);
+    return view;
+  }
+
+  get runJson(): string {
+    return join(this.runDir, 'run.json');
+  }
+  get lockFile(): string {
+    return join(this.runDir, '.lock');
+  }
+
+  // train/
+  get history(): string {
+    return join(this.stepDir('train'), 'history.json');
+  }
+  /** Latest finished epoch: weights + optimizer state, for resume. */
+  get trainState(): string {
+    return join(this.stepDir('train'), 'state');
+  }
+  /** Best epoch's weights so far (early stopping restores them). */
+  get trainBest(): string {
+    return join(this.stepDir('train'), 'best');
+  }
+
+  // checkpoint/
+  get modelJson(): string {
+    return join(this.stepDir('checkpoint'), 'model.json');
+  }
+  get metrics(): string {
+    return join(this.stepDir('checkpoint'), 'metrics.json');
+  }
+
+  // weights/
+  get weightStats(): string {
+    return join(this.stepDir('weights'), 'stats.json');
+  }
+
+  // feature-maps/
+  get featureIndex(): string {
+    return join(this.stepDir('feature-maps'), 'index.json');
+  }
+
+  // figures/
+  get figuresDir(): string {
+    return this.stepDir('figures');
+  }
+  get figureIndex(): string {
+    return join(this.figuresDir, 'index.json');
+  }
+
+  // report
+  get reportHtml(): string {
+    return join(this.runDir, 'report.html');
+  }
+  get reportJson(): string {
+    return join(this.runDir, 'report.json');
+  }
+  get reportScreenshot(): string {
+    return join(this.runDir, 'report.png');
+  }
+}

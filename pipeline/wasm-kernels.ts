@@ -1,0 +1,2 @@
+/** Placeholder: the wasm training kernels land here (Conv2DBackpropFilter and friends). */
+export function registerWasmTrainingKernels(): void {}
