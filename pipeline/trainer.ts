@@ -46,7 +46,7 @@ export function trainBatch(
   const loss = optimizer.minimize(
     () => {
       const probs = model.apply(x, { training: true }) as tf.Tensor2D;
-      correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), labels), 'int32')));
+      correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), labels), 'int32')) as tf.Scalar);
       return sparseCrossEntropy(labels, probs);
     },
     true,
