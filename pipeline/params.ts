@@ -32,6 +32,8 @@ export interface Params {
   valSize: number;
   backend: BackendChoice;
   lang: Lang;
+  /** Extra dataset source (--data-dir or FASHION_MNIST_DIR); not part of any fingerprint. */
+  dataDir?: string;
 }
 
 export type Overrides = Partial<Pick<Params, 'seed' | 'epochs' | 'batchSize' | 'patience' | 'trainSize' | 'valSize'>>;

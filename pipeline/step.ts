@@ -26,6 +26,8 @@ export interface Step {
    * after a kill) or write outside the run folder (download) set false and write atomically.
    */
   staged?: boolean;
+  /** When true, the resolved backend is part of the fingerprint (results differ across backends). */
+  usesBackend?: boolean;
   /** The params this step's output depends on (and only those: changing another must not redo it). */
   params(p: Params): Record<string, unknown>;
   /** Files and folders read, produced by earlier steps or the dataset cache. */

@@ -1,0 +1,186 @@
+import { parseArgs } from 'node:util';
+import { UsageError } from './errors.js';
+import {
+  BACKENDS,
+  LANGS,
+  PROFILES,
+  PROFILE_DEFAULTS,
+  STEP_NAMES,
+  TRAIN_IMAGES,
+  type BackendChoice,
+  type Lang,
+  type Params,
+  type Profile,
+  type StepName,
+} from './params.js';
+import { checkRunId } from './store.js';
+
+export interface CliOptions {
+  help: boolean;
+  params: Params;
+  runId: string;
+  artifacts: string;
+  steps: StepName[];
+  force: boolean;
+}
+
+const OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  profile: { type: 'string' },
+  run: { type: 'string' },
+  artifacts: { type: 'string' },
+  only: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  force: { type: 'boolean' },
+  seed: { type: 'string' },
+  backend: { type: 'string' },
+  'data-dir': { type: 'string' },
+  lang: { type: 'string' },
+  epochs: { type: 'string' },
+  'batch-size': { type: 'string' },
+  patience: { type: 'string' },
+  'train-size': { type: 'string' },
+  'val-size': { type: 'string' },
+} as const;
+
+export const HELP = `Usage: npm run pipeline -- [options]
+
+Runs the steps of chapter 8-3 ("visualizing a convolutional network") in order, skipping the
+ones whose inputs, parameters and code have not changed since they last succeeded:
+  ${STEP_NAMES.join(' -> ')}
+
+Options:
+  --profile book|quick     book: the book's settings (default); quick: a small seeded subset
+                           of the real data, about 2 minutes, for smoke runs
+  --run <id>               run folder name under <artifacts>/runs (default: derived from the
+                           profile and overrides, e.g. "book" or "quick-seed7")
+  --artifacts <dir>        where runs and the dataset cache live (default ./artifacts)
+  --only <step[,step]>     run just these steps
+  --from <step>            run from this step on
+  --to <step>              run up to this step
+  --force                  re-run the selected steps even when up to date
+  --seed <n>               seed of the split, shuffle, initializers and dropout (default 42)
+  --backend auto|tensorflow|wasm|cpu
+                           auto (default): tfjs-node when its binding loads, else wasm
+  --data-dir <dir>         a folder with the Fashion-MNIST files (also FASHION_MNIST_DIR)
+  --lang en|ko             report language (default en; ko: the book's Korean titles)
+  --epochs <n>             most epochs (book 20, quick ${PROFILE_DEFAULTS.quick.epochs})
+  --batch-size <n>         (default 32)
+  --patience <n>           early-stopping patience in epochs (default 2)
+  --train-size <n>         training images (book 48000, quick ${PROFILE_DEFAULTS.quick.trainSize})
+  --val-size <n>           validation images (book 12000, quick ${PROFILE_DEFAULTS.quick.valSize})
+  -h, --help               this help
+
+Exit codes: 0 success, 1 a step failed, 2 bad usage or bad input.`;
+
+function oneOf<T extends string>(option: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new UsageError(`--${option} ${JSON.stringify(value)} is not valid: use one of ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
+
+function integer(option: string, value: string, min: number, max: number): number {
+  const n = /^-?\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${option} ${JSON.stringify(value)} is not valid: give a whole number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+function stepList(option: string, value: string): StepName[] {
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0) throw new UsageError(`--${option} needs a step name: ${STEP_NAMES.join(', ')}`);
+  return names.map((n) => oneOf(option, n, STEP_NAMES));
+}
+
+/** The stable default run id: the profile, then each override in a fixed order. */
+function defaultRunId(profile: Profile, parts: [string, string | undefined][]): string {
+  return [profile, ...parts.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}${v}`)].join('-');
+}
+
+export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): CliOptions {
+  let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: true }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (positionals.length > 0) {
+    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}: options start with --; see --help`);
+  }
+  const str = (k: string) => values[k] as string | undefined;
+  const profile = oneOf('profile', str('profile') ?? 'book', PROFILES);
+  const defaults = PROFILE_DEFAULTS[profile];
+  const backend = oneOf<BackendChoice>('backend', str('backend') ?? 'auto', BACKENDS);
+  const lang = oneOf<Lang>('lang', str('lang') ?? 'en', LANGS);
+
+  const given = {
+    seed: str('seed') === undefined ? undefined : integer('seed', str('seed')!, 0, 2 ** 31 - 1),
+    epochs: str('epochs') === undefined ? undefined : integer('epochs', str('epochs')!, 1, 1000),
+    batchSize: str('batch-size') === undefined ? undefined : integer('batch-size', str('batch-size')!, 1, 4096),
+    patience: str('patience') === undefined ? undefined : integer('patience', str('patience')!, 0, 1000),
+    trainSize: str('train-size') === undefined ? undefined : integer('train-size', str('train-size')!, 1, TRAIN_IMAGES - 1),
+    valSize: str('val-size') === undefined ? undefined : integer('val-size', str('val-size')!, 1, TRAIN_IMAGES - 1),
+  };
+  const params: Params = {
+    profile,
+    seed: given.seed ?? defaults.seed,
+    epochs: given.epochs ?? defaults.epochs,
+    batchSize: given.batchSize ?? defaults.batchSize,
+    patience: given.patience ?? defaults.patience,
+    trainSize: given.trainSize ?? defaults.trainSize,
+    valSize: given.valSize ?? defaults.valSize,
+    backend,
+    lang,
+  };
+  const dataDir = str('data-dir') ?? env.FASHION_MNIST_DIR;
+  if (dataDir) params.dataDir = dataDir;
+  if (params.trainSize + params.valSize > TRAIN_IMAGES) {
+    throw new UsageError(
+      `--train-size ${params.trainSize} + --val-size ${params.valSize} exceeds the ${TRAIN_IMAGES} training images: make them add up to at most ${TRAIN_IMAGES}`,
+    );
+  }
+  if (params.batchSize > params.trainSize) {
+    throw new UsageError(`--batch-size ${params.batchSize} is larger than --train-size ${params.trainSize}: use a smaller batch`);
+  }
+
+  const only = str('only');
+  if (only !== undefined && (str('from') !== undefined || str('to') !== undefined)) {
+    throw new UsageError('--only cannot be combined with --from/--to: use one or the other');
+  }
+  let steps: StepName[] = [...STEP_NAMES];
+  if (only !== undefined) {
+    const wanted = new Set(stepList('only', only));
+    steps = STEP_NAMES.filter((s) => wanted.has(s));
+  } else {
+    const from = str('from') === undefined ? 0 : STEP_NAMES.indexOf(stepList('from', str('from')!)[0]);
+    const to = str('to') === undefined ? STEP_NAMES.length - 1 : STEP_NAMES.indexOf(stepList('to', str('to')!)[0]);
+    if (from > to) throw new UsageError(`--from ${STEP_NAMES[from]} comes after --to ${STEP_NAMES[to]}: steps run in the order ${STEP_NAMES.join(', ')}`);
+    steps = STEP_NAMES.slice(from, to + 1);
+  }
+
+  const runId =
+    str('run') !== undefined
+      ? checkRunId(str('run')!)
+      : defaultRunId(profile, [
+          ['seed', given.seed?.toString()],
+          ['epochs', given.epochs?.toString()],
+          ['bs', given.batchSize?.toString()],
+          ['patience', given.patience?.toString()],
+          ['train', given.trainSize?.toString()],
+          ['val', given.valSize?.toString()],
+          ['', backend === 'auto' ? undefined : backend],
+        ]);
+
+  return {
+    help: Boolean(values.help),
+    params,
+    runId,
+    artifacts: str('artifacts') ?? 'artifacts',
+    steps,
+    force: Boolean(values.force),
+  };
+}
