@@ -9,6 +9,8 @@ export interface StepContext {
   log: Logger;
   /** The backend the run resolved (after `--backend auto`), for steps that use TensorFlow.js. */
   backend: string;
+  /** This run of the step's fingerprint (train keys its resumable epochs on it). */
+  fingerprint: string;
 }
 
 /**

@@ -1,0 +1,162 @@
+/**
+ * Per-epoch training checkpoints: model weights + Adam state, for resume after a kill.
+ *
+ * Layout under train/state/: one folder per kept epoch (`epoch-0007/tensors.bin` + `tensors.json`
+ * with the specs and the SHA-256 of the .bin), and `latest.json` naming the newest complete one.
+ * A folder is fully written before `latest.json` points at it (both atomically), so a kill at any
+ * moment leaves a pointer to a complete epoch. A folder that fails its hash or its shapes on load
+ * is reported and the previous kept epoch is tried, then a clean start.
+ */
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { sha256 } from '../../pipeline/hash.js';
+import { writeFileSafe, writeJson } from '../../pipeline/store.js';
+import type { HistoryRow } from '../../pipeline/schema.js';
+import { tf } from '../../pipeline/tf.js';
+
+interface Pointer {
+  /** fingerprint of what the epochs were trained from; another one means: start clean */
+  key: string;
+  epoch: number;
+  /** kept epochs, newest first */
+  kept: number[];
+}
+
+interface TensorsFile {
+  sha256: string;
+  specs: tf.io.WeightsManifestEntry[];
+  epoch: number;
+  /** history up to and including this epoch: kept with the weights so the two never disagree */
+  rows: HistoryRow[];
+}
+
+const dirOf = (root: string, epoch: number) => join(root, `epoch-${String(epoch).padStart(4, '0')}`);
+
+/** The Adam internals that its getWeights/setWeights do not carry but resume needs bit for bit. */
+interface AdamInternals {
+  accBeta1: tf.Variable;
+  accBeta2: tf.Variable;
+}
+
+async function encodeState(model: tf.LayersModel, optimizer: tf.Optimizer): Promise<{ data: ArrayBuffer; specs: tf.io.WeightsManifestEntry[] }> {
+  const named: { name: string; tensor: tf.Tensor }[] = model.weights.map((w) => ({ name: `model/${w.originalName}`, tensor: w.read() }));
+  const adam = optimizer as unknown as AdamInternals;
+  for (const { name, tensor } of await optimizer.getWeights()) named.push({ name: `optimizer/${name}`, tensor });
+  named.push({ name: 'adam/accBeta1', tensor: adam.accBeta1 }, { name: 'adam/accBeta2', tensor: adam.accBeta2 });
+  return tf.io.encodeWeights(named);
+}
+
+export async function saveEpoch(
+  root: string,
+  key: string,
+  rows: HistoryRow[],
+  keep: number[],
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+): Promise<void> {
+  const epoch = rows.length;
+  const { data, specs } = await encodeState(model, optimizer);
+  const dir = dirOf(root, epoch);
+  await mkdir(dir, { recursive: true });
+  const bytes = new Uint8Array(data);
+  await writeFileSafe(join(dir, 'tensors.bin'), bytes);
+  await writeJson(join(dir, 'tensors.json'), { sha256: sha256(bytes), specs, epoch, rows } satisfies TensorsFile);
+  const kept = [epoch, ...keep.filter((e) => e !== epoch)];
+  await writeJson(join(root, 'latest.json'), { key, epoch, kept } satisfies Pointer);
+  // Only after the pointer moved may older folders go.
+  for (const entry of await readdir(root)) {
+    const m = /^epoch-(\d+)$/.exec(entry);
+    if (m && !kept.includes(Number(m[1]))) await rm(join(root, entry), { recursive: true, force: true });
+  }
+}
+
+/** Reads and verifies one saved epoch; throws with the reason when it is not usable. */
+async function readEpoch(root: string, epoch: number): Promise<{ tensors: tf.NamedTensorMap; rows: HistoryRow[] }> {
+  const dir = dirOf(root, epoch);
+  const meta = JSON.parse(await readFile(join(dir, 'tensors.json'), 'utf8')) as TensorsFile;
+  const bytes = await readFile(join(dir, 'tensors.bin'));
+  if (sha256(bytes) !== meta.sha256) throw new Error(`${join(dir, 'tensors.bin')} does not match its recorded SHA-256 (truncated or changed)`);
+  if (!Array.isArray(meta.rows) || meta.rows.length !== epoch) throw new Error(`${join(dir, 'tensors.json')} does not hold the history of epochs 1-${epoch}`);
+  const tensors = tf.io.decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength), meta.specs);
+  return { tensors, rows: meta.rows };
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** Puts a saved epoch into model and optimizer; throws (touching nothing) when shapes do not fit. */
+async function applyEpoch(tensors: tf.NamedTensorMap, model: tf.LayersModel, optimizer: tf.Optimizer): Promise<void> {
+  const weights = model.weights.map((w) => {
+    const t = tensors[`model/${w.originalName}`];
+    if (!t || !sameShape(t.shape, w.shape as number[])) throw new Error(`saved weight ${w.originalName} is missing or has the wrong shape`);
+    return t;
+  });
+  const optNames = Object.keys(tensors).filter((n) => n.startsWith('optimizer/'));
+  // Adam: iterations + one first and one second moment per trainable weight.
+  if (optNames.length !== 1 + 2 * model.trainableWeights.length) throw new Error('saved optimizer state does not fit this model');
+  const acc1 = tensors['adam/accBeta1'];
+  const acc2 = tensors['adam/accBeta2'];
+  if (!acc1 || !acc2) throw new Error('saved Adam state lacks accBeta1/accBeta2');
+  model.setWeights(weights);
+  await optimizer.setWeights(optNames.map((n) => ({ name: n.slice('optimizer/'.length), tensor: tensors[n] })));
+  const adam = optimizer as unknown as AdamInternals;
+  // setWeights recomputes these as beta^t, which rounds differently from the running product.
+  adam.accBeta1.assign(acc1 as tf.Scalar);
+  adam.accBeta2.assign(acc2 as tf.Scalar);
+}
+
+export interface Resumed {
+  kept: number[];
+  /** history of epochs 1..n, n being the epoch resumed after */
+  rows: HistoryRow[];
+}
+
+/**
+ * Restores the newest usable epoch trained with `key`. Returns null for a clean start (nothing
+ * saved, another key, or nothing usable), after logging why through `warn`.
+ */
+export async function resumeEpoch(
+  root: string,
+  key: string,
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  warn: (message: string) => void,
+): Promise<Resumed | null> {
+  let pointer: Pointer;
+  try {
+    pointer = JSON.parse(await readFile(join(root, 'latest.json'), 'utf8')) as Pointer;
+  } catch {
+    return null;
+  }
+  if (pointer.key !== key) {
+    warn(`saved epochs in ${root} come from other parameters or data: starting clean`);
+    return null;
+  }
+  for (const [i, epoch] of [...pointer.kept].sort((a, b) => b - a).entries()) {
+    try {
+      const { tensors, rows } = await readEpoch(root, epoch);
+      try {
+        await applyEpoch(tensors, model, optimizer);
+      } finally {
+        tf.dispose(Object.values(tensors));
+      }
+      if (i > 0) warn(`resumed from epoch ${epoch}, the newest epoch that loads`);
+      return { rows, kept: pointer.kept.filter((e) => e <= epoch) };
+    } catch (err) {
+      warn(`saved epoch ${epoch} in ${root} does not load (${(err as Error).message}); trying an older one`);
+    }
+  }
+  warn(`no saved epoch in ${root} loads: starting clean`);
+  return null;
+}
+
+/** Model weights of a saved epoch (for the best epoch at the end of training). */
+export async function loadEpochWeights(root: string, epoch: number, model: tf.LayersModel): Promise<void> {
+  const { tensors } = await readEpoch(root, epoch);
+  try {
+    model.setWeights(model.weights.map((w) => tensors[`model/${w.originalName}`]));
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+}
