@@ -1,0 +1,86 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseCli } from '../pipeline/cli.js';
+import { UsageError, BadInputError } from '../pipeline/errors.js';
+import { STEP_NAMES } from '../pipeline/params.js';
+import { runCli, tempDir } from './helpers.js';
+
+describe('parseCli', () => {
+  it('defaults to the book profile and all steps', () => {
+    const o = parseCli([], {});
+    expect(o.params).toMatchObject({ profile: 'book', seed: 42, epochs: 20, batchSize: 32, patience: 2, trainSize: 48000, valSize: 12000, backend: 'auto', lang: 'en' });
+    expect(o.steps).toEqual([...STEP_NAMES]);
+    expect(o.runId).toBe('book');
+    expect(o.artifacts).toBe('artifacts');
+  });
+
+  it('derives a stable run id from the profile and overrides', () => {
+    expect(parseCli(['--profile', 'quick', '--seed', '7', '--epochs', '2'], {}).runId).toBe('quick-seed7-epochs2');
+    expect(parseCli(['--profile', 'quick', '--epochs', '2', '--seed', '7'], {}).runId).toBe('quick-seed7-epochs2');
+    expect(parseCli(['--backend', 'cpu'], {}).runId).toBe('book-cpu');
+    expect(parseCli(['--lang', 'ko'], {}).runId).toBe('book');
+  });
+
+  it('selects steps with --only, --from and --to in pipeline order', () => {
+    expect(parseCli(['--only', 'report,download'], {}).steps).toEqual(['download', 'report']);
+    expect(parseCli(['--from', 'weights'], {}).steps).toEqual(['weights', 'feature-maps', 'figures', 'report']);
+    expect(parseCli(['--to', 'checkpoint'], {}).steps).toEqual(['download', 'train', 'checkpoint']);
+    expect(parseCli(['--from', 'train', '--to', 'checkpoint'], {}).steps).toEqual(['train', 'checkpoint']);
+  });
+
+  it('takes the data dir from --data-dir or FASHION_MNIST_DIR', () => {
+    expect(parseCli(['--data-dir', '/x'], { FASHION_MNIST_DIR: '/y' }).params.dataDir).toBe('/x');
+    expect(parseCli([], { FASHION_MNIST_DIR: '/y' }).params.dataDir).toBe('/y');
+  });
+
+  it.each([
+    [['--bogus'], /Unknown option '--bogus'/],
+    [['--only', 'trian'], /--only "trian" is not valid: use one of download, train, checkpoint/],
+    [['--from', 'report', '--to', 'train'], /--from report comes after --to train/],
+    [['--only', 'train', '--from', 'download'], /--only cannot be combined/],
+    [['--profile', 'fast'], /--profile "fast" is not valid: use one of book, quick/],
+    [['--backend', 'gpu'], /use one of auto, tensorflow, wasm, cpu/],
+    [['--epochs', '0'], /--epochs "0" is not valid: give a whole number from 1/],
+    [['--epochs=-3'], /--epochs "-3" is not valid/],
+    [['--epochs', '-3'], /Option '--epochs' argument is ambiguous/],
+    [['--batch-size', '0'], /--batch-size "0"/],
+    [['--batch-size', '2.5'], /--batch-size "2.5"/],
+    [['--seed', 'abc'], /--seed "abc"/],
+    [['--train-size', '50000', '--val-size', '20000'], /exceeds the 60000 training images/],
+    [['--train-size', '70000'], /--train-size "70000"/],
+    [['--profile', 'quick', '--train-size', '16', '--batch-size', '32'], /larger than --train-size/],
+    [['extra'], /unexpected argument "extra"/],
+  ])('rejects %j', (args, message) => {
+    expect(() => parseCli(args as string[], {})).toThrow(UsageError);
+    expect(() => parseCli(args as string[], {})).toThrow(message);
+  });
+
+  it.each(['../x', 'a/b', '..', '<script>', '.hidden', 'a b', ''])('refuses the run id %j', (id) => {
+    expect(() => parseCli(['--run', id], {})).toThrow(BadInputError);
+    expect(() => parseCli(['--run', id], {})).toThrow(/bad run id/);
+  });
+});
+
+describe('the pipeline command', () => {
+  it('--help lists the steps in order and every option', () => {
+    const r = runCli('pipeline/main.ts', ['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(STEP_NAMES.join(' -> '));
+    for (const opt of ['--profile', '--run', '--artifacts', '--only', '--from', '--to', '--force', '--seed', '--backend', '--data-dir', '--lang', '--epochs', '--batch-size', '--patience', '--train-size', '--val-size']) {
+      expect(r.stdout).toContain(opt);
+    }
+  });
+
+  it('exits 2 on bad usage, says what is valid, and writes nothing', () => {
+    const artifacts = tempDir();
+    for (const args of [['--only', 'nope'], ['--epochs', 'x'], ['--run', '../../etc'], ['--whatever']]) {
+      const r = runCli('pipeline/main.ts', [...args, '--artifacts', artifacts]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^error: /);
+      expect(existsSync(join(artifacts, 'runs'))).toBe(false);
+    }
+    const r = runCli('pipeline/main.ts', ['--only', 'nope']);
+    expect(r.stderr).toContain('use one of download, train, checkpoint, weights, feature-maps, figures, report');
+  });
+});
