@@ -1,0 +1,67 @@
+/** summary.md (short enough for a pull-request comment) and summary.json (for machines). */
+import type { Comparison } from './compare.js';
+import type { Rule } from './rules.js';
+
+export const KEY_METRICS = ['test.accuracy', 'test.loss', 'val.accuracy', 'val.loss', 'best_epoch', 'epochs_run', 'train.samples_per_s', 'train.seconds'];
+
+export interface SummaryJson {
+  a: string;
+  b: string;
+  metrics: Comparison['metrics'];
+  params: Comparison['params'];
+  weights: { identical: boolean; maxAbsDelta: number; conv_match: { layer: string; identity: boolean; mean_similarity: number }[] };
+  rules: string[];
+  failed: string[];
+  figures: Record<string, string>;
+}
+
+export function summaryJson(c: Comparison, rules: Rule[], failed: Rule[], figures: Record<string, string>): SummaryJson {
+  return {
+    a: c.a,
+    b: c.b,
+    metrics: c.metrics,
+    params: c.params,
+    weights: {
+      identical: c.weights.identical,
+      maxAbsDelta: c.weights.maxAbsDelta,
+      conv_match: c.matches.map((m) => ({ layer: m.layer, identity: m.identity, mean_similarity: m.mean_similarity })),
+    },
+    rules: rules.map((r) => r.text),
+    failed: failed.map((r) => r.text),
+    figures,
+  };
+}
+
+const fmt = (v: number) => (Number.isInteger(v) ? String(v) : Math.abs(v) >= 100 ? v.toFixed(1) : v.toFixed(4));
+const signed = (v: number) => (v > 0 ? `+${fmt(v)}` : v === 0 ? '0' : fmt(v));
+/** Markdown table cells must not break the table or inject markup. */
+const cell = (s: string) => s.replace(/[|<>`\\\n]/g, (ch) => (ch === '\n' ? ' ' : `\\${ch}`));
+
+export function summaryMarkdown(c: Comparison, failed: Rule[], figures: Record<string, string>): string {
+  const lines = [`### cnn-lens diff: \`${cell(c.a)}\` → \`${cell(c.b)}\``, ''];
+  if (failed.length > 0) lines.push(`**Failed rules:** ${failed.map((r) => `\`${cell(r.text)}\``).join(', ')}`, '');
+  lines.push('| metric | A | B | Δ (B − A) |', '| --- | ---: | ---: | ---: |');
+  for (const k of KEY_METRICS) {
+    const m = c.metrics[k];
+    if (!m) continue;
+    const mark = m.delta === 0 || m.better === 0 ? '' : Math.sign(m.delta) === m.better ? ' ✅' : ' ⚠️';
+    lines.push(`| ${k} | ${fmt(m.a)} | ${fmt(m.b)} | ${signed(m.delta)}${mark} |`);
+  }
+  lines.push('');
+  const w = c.weights;
+  lines.push(
+    w.identical
+      ? '**Weights:** bit-identical.'
+      : `**Weights:** differ (max |Δ| ${fmt(w.maxAbsDelta)}); conv filters matched by cosine similarity: ` +
+          c.matches.map((m) => `${m.layer} mean ${m.mean_similarity.toFixed(3)}${m.identity ? ' (same order)' : ''}`).join(', ') +
+          '.',
+  );
+  if (c.params.length > 0) {
+    lines.push('', `**Params changed:** ${c.params.map((p) => `${cell(p.name)} ${cell(JSON.stringify(p.a))} → ${cell(JSON.stringify(p.b))}`).join('; ')}`);
+  }
+  const figs = Object.entries(figures);
+  if (figs.length > 0) {
+    lines.push('', '**Figures:**', ...figs.map(([title, path]) => `- ${cell(title)}: \`${cell(path)}\``));
+  }
+  return `${lines.join('\n')}\n`;
+}
