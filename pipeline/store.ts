@@ -1,5 +1,5 @@
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { BadInputError } from './errors.js';
 import { stableStringify } from './hash.js';
@@ -15,6 +15,14 @@ export function checkRunId(id: string): string {
     );
   }
   return id;
+}
+
+/** A path recorded inside an artifact must stay inside its step folder (artifacts are input too). */
+function checkRelative(path: string): string {
+  if (isAbsolute(path) || path.split(/[\\/]/).includes('..')) {
+    throw new BadInputError(`artifact path ${JSON.stringify(path)} leaves its step folder: re-create the artifact that names it`);
+  }
+  return path;
 }
 
 /** Atomic: written beside the target, then renamed over it; a crash leaves the old file or none. */
@@ -78,6 +86,20 @@ export class RunStore {
     this.dataDir = join(this.artifacts, 'data', 'fashion-mnist');
   }
 
+  /**
+   * A store over an existing run folder wherever it lies (e.g. a CI artifact downloaded to
+   * ./base-run): the diff reads runs this way. Its dataset cache is not used.
+   */
+  static at(runDir: string): RunStore {
+    const dir = resolve(runDir);
+    const view = Object.create(RunStore.prototype) as RunStore;
+    Object.assign(view, new RunStore(dirname(dirname(dir)), 'placeholder'), {
+      runId: basename(dir),
+      runDir: dir,
+    });
+    return view;
+  }
+
   private staging = new Map<StepName, string>();
 
   /** The folder a step writes (the report step writes files at the run folder's top). */
@@ -133,10 +155,18 @@ export class RunStore {
   get weightStats(): string {
     return join(this.stepDir('weights'), 'stats.json');
   }
+  /** A tensor of the weights step, from its path relative to weights/ as stats.json records it. */
+  weightsFile(relative: string): string {
+    return join(this.stepDir('weights'), checkRelative(relative));
+  }
 
   // feature-maps/
   get featureIndex(): string {
     return join(this.stepDir('feature-maps'), 'index.json');
+  }
+  /** A tensor of the feature-maps step, from its path relative to feature-maps/ as index.json records it. */
+  featureMapsFile(relative: string): string {
+    return join(this.stepDir('feature-maps'), checkRelative(relative));
   }
 
   // figures/
