@@ -7,7 +7,7 @@ import { gitCommit, packageVersions, readManifest, writeManifest, type RunManife
 import type { Params, StepName } from './params.js';
 import type { Step } from './step.js';
 import { exists, swapDir, type RunStore } from './store.js';
-import { initTf } from './tf.js';
+import { initTf, resolveBackend } from './tf.js';
 
 export interface RunOptions {
   steps: Step[];
@@ -62,7 +62,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
   const { store, params, log } = opts;
   const release = await lockRun(store.runDir, store.runId);
   try {
-    const backend = await initTf(params.backend);
+    const backend = resolveBackend(params.backend);
     log.info(`run ${store.runId} in ${store.runDir}`);
     log.info(`backend: ${backend.name} (${backend.reason})`);
     const now = new Date().toISOString();
@@ -102,6 +102,8 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
       await writeManifest(store.runJson, manifest);
       log.info(`${step.name}: running`);
 
+      // Started only now: a run whose steps are all up to date never pays for it.
+      await initTf(params.backend);
       const staged = step.staged !== false;
       const final = store.finalStepDir(step.name);
       const staging = `${final}.staging`;

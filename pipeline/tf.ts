@@ -40,34 +40,31 @@ async function useWasm(): Promise<void> {
 }
 
 /**
- * Picks the backend once per process. `auto` takes tensorflow (tfjs-node) when its native binding
- * loads, else wasm with the project's training kernels. A second call must ask for the same.
+ * Decides the backend without starting it (cheap: the runner fingerprints with it before it knows
+ * whether any step needs TensorFlow.js). `auto` takes tensorflow (tfjs-node) when its native
+ * binding loads, else wasm with the project's training kernels.
  */
+export function resolveBackend(choice: BackendChoice): BackendInfo {
+  if (choice === 'wasm') return { name: 'wasm', reason: 'asked for' };
+  if (choice === 'cpu') return { name: 'cpu', reason: 'asked for (pure JS: very slow to train)' };
+  const failure = loadTensorflowNode();
+  if (failure === null) return { name: 'tensorflow', reason: choice === 'auto' ? 'auto: the tfjs-node binding loaded' : 'asked for' };
+  if (choice === 'tensorflow') {
+    throw new BadInputError(
+      `--backend tensorflow: ${failure}. Install it with \`npm install @tensorflow/tfjs-node@4.22.0\` ` +
+        '(its install script downloads libtensorflow, which needs network access to storage.googleapis.com), ' +
+        'or use --backend auto|wasm.',
+    );
+  }
+  return { name: 'wasm', reason: `auto: ${failure}; using wasm with the project's training kernels` };
+}
+
+/** Starts the backend `resolveBackend` picks, once per process. */
 export async function initTf(choice: BackendChoice): Promise<BackendInfo> {
   if (current) return current;
-  let info: BackendInfo;
-  if (choice === 'tensorflow' || choice === 'auto') {
-    const failure = loadTensorflowNode();
-    if (failure === null) {
-      await tf.setBackend('tensorflow');
-      info = { name: 'tensorflow', reason: choice === 'auto' ? 'auto: the tfjs-node binding loaded' : 'asked for' };
-    } else if (choice === 'tensorflow') {
-      throw new BadInputError(
-        `--backend tensorflow: ${failure}. Install it with \`npm install @tensorflow/tfjs-node@4.22.0\` ` +
-          '(its install script downloads libtensorflow, which needs network access to storage.googleapis.com), ' +
-          'or use --backend auto|wasm.',
-      );
-    } else {
-      await useWasm();
-      info = { name: 'wasm', reason: `auto: ${failure}; using wasm with the project's training kernels` };
-    }
-  } else if (choice === 'wasm') {
-    await useWasm();
-    info = { name: 'wasm', reason: 'asked for' };
-  } else {
-    await tf.setBackend('cpu');
-    info = { name: 'cpu', reason: 'asked for (pure JS: very slow to train)' };
-  }
+  const info = resolveBackend(choice);
+  if (info.name === 'wasm') await useWasm();
+  else if (!(await tf.setBackend(info.name))) throw new Error(`the ${info.name} backend failed to initialize`);
   await tf.ready();
   current = info;
   return info;
