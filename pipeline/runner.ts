@@ -109,7 +109,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
       const staging = `${final}.staging`;
       try {
         if (staged) await rm(staging, { recursive: true, force: true });
-        const ctx = { params, store: staged ? store.withStaging(step.name, staging) : store, log, backend: backend.name, fingerprint: fp };
+        const ctx = { params, store: staged ? store.withStaging(step.name, staging) : store, log, backend: backend.name, fingerprint: fp, force: opts.force };
         await step.run(ctx);
         if (staged) await swapDir(staging, final);
       } catch (err) {

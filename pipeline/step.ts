@@ -11,6 +11,8 @@ export interface StepContext {
   backend: string;
   /** This run of the step's fingerprint (train keys its resumable epochs on it). */
   fingerprint: string;
+  /** --force: redo from scratch (train discards its resumable epochs). */
+  force: boolean;
 }
 
 /**

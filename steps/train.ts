@@ -13,6 +13,7 @@ import type { Step } from '../pipeline/step.js';
 import { writeJson } from '../pipeline/store.js';
 import { tf } from '../pipeline/tf.js';
 import { evaluate, trainBatch } from '../pipeline/trainer.js';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadEpochWeights, resumeEpoch, saveEpoch } from './train/state.js';
 
@@ -43,7 +44,8 @@ export const trainStep: Step = {
   params: (p) => ({ seed: p.seed, epochs: p.epochs, batchSize: p.batchSize, patience: p.patience, trainSize: p.trainSize, valSize: p.valSize }),
   reads: (store) => datasetFiles(store.dataDir),
   writes: (store) => [store.history, store.trainBest],
-  async run({ params: p, store, log, fingerprint }) {
+  async run({ params: p, store, log, fingerprint, force }) {
+    if (force) await rm(store.trainState, { recursive: true, force: true });
     const data = await loadFashionMnist(store.dataDir);
     const split = trainValSplit(TRAIN_IMAGES, p.trainSize, p.valSize, p.seed);
     const valX = gatherImages(data.train.images, split.val);
