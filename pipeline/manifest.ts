@@ -1,6 +1,6 @@
 /** run.json: what a run is (params, backend, versions, commit) and what each step did. */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { $ } from 'zx';
@@ -56,19 +56,25 @@ export async function writeManifest(path: string, manifest: RunManifest): Promis
   await writeJson(path, manifest);
 }
 
-const require = createRequire(import.meta.url);
+function versionOf(packageJson: string): string | null {
+  try {
+    return (JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string }).version;
+  } catch {
+    return null;
+  }
+}
 
-/** Versions of what decides a run's numbers and figures. */
+/**
+ * Versions of what decides a run's numbers and figures, read from the installed package.json
+ * files (some packages, vega among them, do not export theirs to require).
+ */
 export function packageVersions(): Record<string, string> {
   const versions: Record<string, string> = { node: process.versions.node };
   for (const name of ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node', 'vega', 'vega-lite', 'handlebars', '@resvg/resvg-js']) {
-    try {
-      versions[name] = (require(`${name}/package.json`) as { version: string }).version;
-    } catch {
-      // not installed (tfjs-node is optional)
-    }
+    const v = versionOf(join(PROJECT_ROOT, 'node_modules', name, 'package.json'));
+    if (v) versions[name] = v; // tfjs-node is optional
   }
-  versions['cnn-lens'] = (require(join(PROJECT_ROOT, 'package.json')) as { version: string }).version;
+  versions['cnn-lens'] = versionOf(join(PROJECT_ROOT, 'package.json')) ?? 'unknown';
   return versions;
 }
 

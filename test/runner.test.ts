@@ -61,6 +61,7 @@ describe('runner', () => {
     expect(m.params.epochs).toBe(3);
     expect(m.git_commit).toMatch(/^([0-9a-f]{40}(-dirty)?|unknown)$/);
     expect(m.versions['@tensorflow/tfjs']).toBe('4.22.0');
+    expect(m.versions.vega).toMatch(/^\d+\.\d+\.\d+$/);
     for (const s of ['download', 'train', 'checkpoint'] as const) {
       expect(m.steps[s]?.status).toBe('ok');
       expect(m.steps[s]?.fingerprint).toMatch(/^[0-9a-f]{64}$/);
