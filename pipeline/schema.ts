@@ -92,3 +92,35 @@ export interface FeatureIndex {
   /** The untrained twin's conv2d maps of the chapter's sample, for contrast. */
   untrained: { sample: string; layers: LayerMap[] };
 }
+
+/** What a figure shows; the report picks figures by kind (and sample/layer), never by file name. */
+export type FigureKind =
+  | 'model'
+  | 'weight-histograms'
+  | 'kernels'
+  | 'learning-curves'
+  | 'input'
+  | 'feature-maps'
+  | 'class-sample'
+  | 'confusion'
+  | 'per-class-accuracy';
+
+/** One figure: `<name>.vl.json` (Vega-Lite spec), `<name>.svg`, `<name>.png` in the figures folder. */
+export interface FigureEntry<K extends string = FigureKind> {
+  name: string;
+  kind: K;
+  title: string;
+  /** feature-map figures: the sample id of feature-maps/index.json */
+  sample?: string;
+  /** per-layer figures: the layer name */
+  layer?: string;
+  /** size of the SVG in CSS pixels; the PNG is twice that */
+  width: number;
+  height: number;
+  bytes: { spec: number; svg: number; png: number };
+}
+
+/** figures/index.json */
+export interface FigureIndex {
+  figures: FigureEntry[];
+}

@@ -187,4 +187,8 @@ export class RunStore {
   get reportScreenshot(): string {
     return join(this.runDir, 'report.png');
   }
+  /** The report at a phone's width (390 px), beside the laptop-width report.png. */
+  get reportScreenshotPhone(): string {
+    return join(this.runDir, 'report-phone.png');
+  }
 }

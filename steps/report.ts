@@ -1,13 +1,260 @@
+/**
+ * The run's report: one self-contained HTML page (report.html at the run folder's top) that walks
+ * through the chapter with this run's own numbers and figures, and report.json, the Handlebars
+ * context it was rendered from.
+ */
+import { readFile } from 'node:fs/promises';
+import { DATASET_FILES } from '../pipeline/dataset.js';
+import type { RunManifest } from '../pipeline/manifest.js';
+import { readModelSummary, type ModelSummary } from '../pipeline/model-summary.js';
+import { STEP_NAMES, type Lang } from '../pipeline/params.js';
+import { createPageRenderer, loadFigureSvgs } from '../pipeline/report-html.js';
+import { CLASS_NAMES, type FeatureIndex, type FigureEntry, type FigureIndex, type History, type Metrics, type TensorStats, type WeightStats } from '../pipeline/schema.js';
 import type { Step } from '../pipeline/step.js';
+import { readJson, type RunStore, writeFileSafe, writeJson } from '../pipeline/store.js';
 
-/** Placeholder until its issue lands. */
+/** Section titles: the book's own in Korean (chapter 8-3), for its readers. */
+export const TITLES: Record<Lang, Record<'page' | 'weights' | 'functional' | 'maps' | 'training' | 'evaluation' | 'run', string>> = {
+  en: {
+    page: 'Visualizing a convolutional neural network',
+    weights: 'Weight visualization',
+    functional: 'Functional API',
+    maps: 'Feature map visualization',
+    training: 'Training',
+    evaluation: 'Evaluation',
+    run: 'Run',
+  },
+  ko: {
+    page: '합성곱 신경망의 시각화',
+    weights: '가중치 시각화',
+    functional: '함수형 API',
+    maps: '특성 맵 시각화',
+    training: '모델 훈련',
+    evaluation: '모델 평가',
+    run: '실행 정보',
+  },
+};
+
+/** What the report reads, already parsed. `manifest` is run.json, read leniently (fields may be missing). */
+export interface ReportInputs {
+  lang: Lang;
+  runId: string;
+  manifest: Partial<RunManifest>;
+  history: History;
+  metrics: Metrics;
+  model: ModelSummary;
+  stats: WeightStats;
+  features: FeatureIndex;
+  figures: FigureIndex;
+}
+
+const moments = (s: TensorStats) => ({ mean: s.mean, std: s.std, min: s.min, max: s.max });
+
+function figureOf(figures: FigureIndex, kind: FigureEntry['kind'], match: Partial<FigureEntry> = {}): string | undefined {
+  return figures.figures.find((f) => f.kind === kind && Object.entries(match).every(([k, v]) => f[k as keyof FigureEntry] === v))?.name;
+}
+
+const text = (v: unknown, fallback = 'unknown'): string => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : fallback);
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/** The Handlebars context (saved as report.json): data only, no markup. */
+export function buildReportContext(inputs: ReportInputs) {
+  const { lang, manifest, history, metrics, model, stats, features, figures } = inputs;
+  const names: readonly string[] = CLASS_NAMES[lang];
+  const params = (manifest.params ?? {}) as Partial<Record<string, unknown>>;
+
+  // 1 Weights
+  const layers = Object.keys(stats.trained).map((layer) => ({
+    layer,
+    kernel_shape: stats.trained[layer].kernel.shape,
+    bias_shape: stats.trained[layer].bias.shape,
+    trained: moments(stats.trained[layer].kernel),
+    untrained: moments(stats.untrained[layer].kernel),
+    glorot: stats.glorot[layer] ?? null,
+  }));
+  const convs = layers.filter((l) => l.kernel_shape.length === 4);
+  const first = convs[0];
+  const kernels = convs.map((l) => ({
+    layer: l.layer,
+    figure: figureOf(figures, 'kernels', { layer: l.layer }),
+    /** the chapter's view (each kernel's only input channel) or the mean over input channels */
+    mean_over_inputs: l.kernel_shape[2] > 1,
+    in_channels: l.kernel_shape[2],
+    filters: l.kernel_shape[3],
+    size: l.kernel_shape.slice(0, 2),
+  }));
+
+  // 2 and 3: the chapter's sample, its sub-models and maps
+  const chapter = features.samples.find((s) => s.id === features.untrained.sample) ?? features.samples[0];
+  const describe = (s: FeatureIndex['samples'][number]) => ({
+    id: s.id,
+    split: s.split,
+    index: s.index,
+    label: s.label,
+    class_name: names[s.label] ?? s.class_name,
+    predicted: names[s.prediction] ?? String(s.prediction),
+    probability: s.probabilities[s.prediction],
+    right: s.prediction === s.label,
+  });
+  const untrainedFirst = features.untrained.layers[0];
+  const dead = (channels: { max: number }[]) => channels.filter((c) => !(c.max > 0)).length;
+  const mapLayers = chapter.layers.map((l) => ({
+    layer: l.layer,
+    shape: l.shape.slice(1),
+    channels: l.shape[3],
+    dead: dead(l.channels),
+    figure: figureOf(figures, 'feature-maps', { sample: chapter.id, layer: l.layer }),
+    with_untrained: untrainedFirst?.layer === l.layer,
+  }));
+  const classSamples = features.samples
+    .filter((s) => s.split === 'test')
+    .map((s) => ({ ...describe(s), figure: figureOf(figures, 'class-sample', { sample: s.id }) }));
+
+  // Training and evaluation
+  const best = history.rows.find((r) => r.epoch === history.best_epoch) ?? null;
+  const trainSeconds = history.rows.reduce((n, r) => n + r.seconds, 0);
+  const perClass = metrics.per_class_accuracy.map((accuracy, i) => ({
+    name: names[i],
+    accuracy,
+    right: metrics.confusion[i]?.[i] ?? null,
+    total: metrics.confusion[i]?.reduce((a, b) => a + b, 0) ?? null,
+  }));
+  const ranked = [...perClass].sort((a, b) => a.accuracy - b.accuracy);
+
+  // run.json's keys are sorted alphabetically on disk: show the steps in pipeline order.
+  const order = (name: string) => (STEP_NAMES as readonly string[]).indexOf(name) >>> 0;
+  // The report's own row would only ever say "running": it is being written.
+  const steps = Object.entries(manifest.steps ?? {})
+    .filter(([name]) => name !== 'report')
+    .sort(([a], [b]) => order(a) - order(b) || a.localeCompare(b))
+    .map(([name, r]) => ({
+    name,
+    status: text(r?.status),
+    seconds: num(r?.seconds),
+    started: text(r?.started, ''),
+    error: typeof r?.error === 'string' ? r.error : null,
+  }));
+
+  return {
+    lang,
+    titles: TITLES[lang],
+    run: {
+      id: text(manifest.run_id, inputs.runId),
+      created: text(manifest.created),
+      git_commit: text(manifest.git_commit),
+      backend: text(manifest.backend),
+      backend_reason: text(manifest.backend_reason, ''),
+      profile: text(manifest.profile ?? params.profile),
+      seed: num(manifest.seed ?? params.seed),
+      params: Object.keys(params)
+        .sort()
+        .map((key) => ({ key, value: text(params[key], JSON.stringify(params[key])) })),
+      steps,
+      versions: Object.entries(manifest.versions ?? {})
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([name, version]) => ({ name, version: text(version) })),
+      dataset: DATASET_FILES.map((f) => ({ name: f.name, bytes: f.bytes, sha256: f.sha256 })),
+    },
+    model: { layers: model.layers, total_params: model.total_params, input_shape: model.input_shape, figure: figureOf(figures, 'model') },
+    weights: {
+      layers,
+      // `spread`: wide enough to call the trained distribution the chapter's bell with long tails.
+      first: first ? { ...first, ratio: first.trained.std / first.untrained.std, spread: first.trained.std / first.untrained.std >= 1.5 } : null,
+      histograms: figureOf(figures, 'weight-histograms'),
+      kernels,
+      untrained_seed: stats.untrained_seed,
+    },
+    functional: {
+      sub_models: chapter.layers.map((l) => ({ layer: l.layer, code: l.code, shape: l.shape })),
+      untrained: features.untrained.layers.map((l) => ({ layer: l.layer, code: l.code, shape: l.shape })),
+    },
+    maps: {
+      sample: describe(chapter),
+      input_figure: figureOf(figures, 'input', { sample: chapter.id }),
+      layers: mapLayers,
+      untrained_dead: untrainedFirst ? dead(untrainedFirst.channels) : null,
+      untrained_layer: untrainedFirst?.layer ?? null,
+      classes: classSamples,
+      classes_right: classSamples.filter((c) => c.right).length,
+    },
+    training: {
+      rows: history.rows,
+      epochs_run: history.rows.length,
+      max_epochs: num(params.epochs),
+      patience: num(params.patience),
+      batch_size: num(params.batchSize),
+      best_epoch: history.best_epoch,
+      best,
+      stopped_early: history.stopped_early,
+      seconds: trainSeconds,
+      figure: figureOf(figures, 'learning-curves'),
+    },
+    evaluation: {
+      val: metrics.val,
+      test: metrics.test,
+      per_class: perClass,
+      worst: ranked[0] ?? null,
+      best: ranked[ranked.length - 1] ?? null,
+      confusion: figureOf(figures, 'confusion'),
+      per_class_figure: figureOf(figures, 'per-class-accuracy'),
+    },
+    figures: {
+      count: figures.figures.length,
+      svg_bytes: figures.figures.reduce((n, f) => n + f.bytes.svg, 0),
+    },
+  };
+}
+
+export type ReportContext = ReturnType<typeof buildReportContext>;
+
+/** run.json as the runner left it; the report shows what it finds and never fails on it. */
+async function readRunJson(path: string): Promise<Partial<RunManifest>> {
+  try {
+    const parsed = JSON.parse(await readFile(path, 'utf8')) as unknown;
+    return parsed && typeof parsed === 'object' ? (parsed as Partial<RunManifest>) : {};
+  } catch {
+    return {};
+  }
+}
+
+export async function loadReportInputs(store: RunStore, lang: Lang): Promise<ReportInputs> {
+  return {
+    lang,
+    runId: store.runId,
+    manifest: await readRunJson(store.runJson),
+    history: await readJson<History>(store.history),
+    metrics: await readJson<Metrics>(store.metrics),
+    model: await readModelSummary(store.modelJson),
+    stats: await readJson<WeightStats>(store.weightStats),
+    features: await readJson<FeatureIndex>(store.featureIndex),
+    figures: await readJson<FigureIndex>(store.figureIndex),
+  };
+}
+
+/** Renders report.html from a context and the figures' SVGs. */
+export async function renderReport(context: ReportContext, svgs: Map<string, string>): Promise<string> {
+  const renderer = await createPageRenderer();
+  return renderer.render('report', context, svgs);
+}
+
 export const reportStep: Step = {
   name: 'report',
-  version: 0,
-  params: () => ({}),
-  reads: () => [],
-  writes: () => [],
-  async run() {
-    throw new Error('step report is not implemented yet');
+  version: 1,
+  // report.html and report.json sit at the run folder's top, beside other steps' folders: no
+  // staging folder to swap in; each file is written atomically instead.
+  staged: false,
+  params: (p) => ({ lang: p.lang }),
+  // Not run.json: the runner rewrites it around every step, which would make the report stale
+  // forever. The report shows run.json as it is when the report is written.
+  reads: (store) => [store.history, store.metrics, store.modelJson, store.weightStats, store.featureIndex, store.figuresDir],
+  writes: (store) => [store.reportHtml, store.reportJson],
+  async run({ params, store, log }) {
+    const started = performance.now();
+    const context = buildReportContext(await loadReportInputs(store, params.lang));
+    const { svgs } = await loadFigureSvgs(store.figuresDir, store.figureIndex);
+    const html = await renderReport(context, svgs);
+    await writeJson(store.reportJson, context);
+    await writeFileSafe(store.reportHtml, html);
+    log.info(`report: ${store.reportHtml} (${(Buffer.byteLength(html) / 1e6).toFixed(2)} MB) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   },
 };

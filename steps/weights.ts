@@ -1,13 +1,142 @@
+/**
+ * The chapter's weight visualization, as data: every kernel and bias of the best model and of its
+ * untrained twin (the same architecture with the run's seed, never trained) as .npy, and
+ * stats.json with their statistics, histograms on shared bins and the Glorot-uniform limit that
+ * explains the untrained distribution.
+ */
+import { BadInputError } from '../pipeline/errors.js';
+import { buildModel } from '../pipeline/model.js';
+import { loadModel } from '../pipeline/model-io.js';
+import type { NpyArray } from '../pipeline/npy.js';
+import { writeNpy } from '../pipeline/npy.js';
+import type { TensorStats, WeightStats } from '../pipeline/schema.js';
+import { histogram, lastAxisStats, percentiles, sharedEdges, summarize } from '../pipeline/stats.js';
 import type { Step } from '../pipeline/step.js';
+import { writeJson } from '../pipeline/store.js';
+import type { tf } from '../pipeline/tf.js';
 
-/** Placeholder until its issue lands. */
+export const PERCENTILES = [1, 5, 25, 50, 75, 95, 99];
+const TENSORS = ['kernel', 'bias'] as const;
+type TensorName = (typeof TENSORS)[number];
+export type ModelKind = 'trained' | 'untrained';
+
+export interface LayerTensors {
+  layer: string;
+  className: string;
+  kernel: NpyArray;
+  bias: NpyArray;
+}
+
+/** Kernel and bias of every layer that has weights, copied out of the model, in layer order. */
+export function layerTensors(model: tf.LayersModel, source: string): LayerTensors[] {
+  const out: LayerTensors[] = [];
+  for (const layer of model.layers) {
+    if (layer.weights.length === 0) continue;
+    // Variable names get a suffix when a second model with the same layer names exists
+    // ("conv2d/kernel_1"); the original name is the stable one.
+    const pick = (name: TensorName): NpyArray => {
+      const w = layer.weights.find((v) => v.originalName.split('/').pop() === name);
+      if (!w) throw new BadInputError(`${source}: layer ${layer.name} has no ${name}; expected the book's CNN (conv and dense layers with bias)`);
+      // read() returns the variable itself: copy its values, never dispose it.
+      return { data: Float32Array.from(w.read().dataSync() as Float32Array), shape: [...w.shape] as number[] };
+    };
+    out.push({ layer: layer.name, className: layer.getClassName(), kernel: pick('kernel'), bias: pick('bias') });
+  }
+  return out;
+}
+
+/** Path of a tensor file relative to the weights folder, as stats.json records it. */
+export function weightFile(kind: ModelKind, layer: string, tensor: TensorName): string {
+  return `${kind}/${layer}/${tensor}.npy`;
+}
+
+export function tensorStats(file: string, t: NpyArray, edges: number[], perFilter: boolean): TensorStats {
+  const { count, mean, std, min, max } = summarize(t.data);
+  const ps = percentiles(t.data, PERCENTILES);
+  const stats: TensorStats = {
+    file,
+    shape: t.shape,
+    count,
+    mean,
+    std,
+    min,
+    max,
+    percentiles: Object.fromEntries(PERCENTILES.map((p, i) => [`p${p}`, ps[i]])),
+    histogram: { edges, counts: histogram(t.data, edges) },
+  };
+  if (perFilter) stats.filters = lastAxisStats(t.data, t.shape).map(({ l2, mean, std }) => ({ l2, mean, std }));
+  return stats;
+}
+
+/** Glorot-uniform limit of a conv kernel [kh, kw, cin, cout], as Keras and tfjs compute it. */
+export function glorot(kernelShape: number[]): WeightStats['glorot'][string] {
+  const [kh, kw, cin, cout] = kernelShape;
+  const fanIn = kh * kw * cin;
+  const fanOut = kh * kw * cout;
+  const limit = Math.sqrt(6 / (fanIn + fanOut));
+  return { fan_in: fanIn, fan_out: fanOut, limit, std: limit / Math.sqrt(3) };
+}
+
+/** Pairs the two models layer by layer; any difference in architecture is bad input. */
+function pairLayers(trained: LayerTensors[], untrained: LayerTensors[], source: string): [LayerTensors, LayerTensors][] {
+  const describe = (ls: LayerTensors[]) =>
+    ls.map((l) => `${l.layer}${JSON.stringify(l.kernel.shape)}`).join(', ');
+  const same =
+    trained.length === untrained.length &&
+    trained.every(
+      (t, i) =>
+        t.layer === untrained[i].layer &&
+        t.kernel.shape.join() === untrained[i].kernel.shape.join() &&
+        t.bias.shape.join() === untrained[i].bias.shape.join(),
+    );
+  if (!same) {
+    throw new BadInputError(
+      `${source} is not the book's CNN: its layers with weights are ${describe(trained)}, expected ${describe(untrained)}; ` +
+        're-create the checkpoint (npm run pipeline -- --from train --force)',
+    );
+  }
+  return trained.map((t, i) => [t, untrained[i]]);
+}
+
 export const weightsStep: Step = {
   name: 'weights',
-  version: 0,
-  params: () => ({}),
-  reads: () => [],
-  writes: () => [],
-  async run() {
-    throw new Error('step weights is not implemented yet');
+  version: 1,
+  params: (p) => ({ seed: p.seed }),
+  // The whole checkpoint folder: model.json and its weight shard.
+  reads: (store) => [store.stepDir('checkpoint')],
+  writes: (store) => [store.stepDir('weights')],
+  async run({ params, store, log }) {
+    const trainedModel = await loadModel(store.modelJson);
+    const untrainedModel = buildModel(params.seed);
+    let pairs: [LayerTensors, LayerTensors][];
+    try {
+      pairs = pairLayers(layerTensors(trainedModel, store.modelJson), layerTensors(untrainedModel, 'the untrained twin'), store.modelJson);
+    } finally {
+      trainedModel.dispose();
+      untrainedModel.dispose();
+    }
+
+    const stats: WeightStats = { trained: {}, untrained: {}, glorot: {}, untrained_seed: params.seed };
+    for (const [trained, untrained] of pairs) {
+      stats.trained[trained.layer] = {} as Record<TensorName, TensorStats>;
+      stats.untrained[trained.layer] = {} as Record<TensorName, TensorStats>;
+      for (const name of TENSORS) {
+        const edges = sharedEdges(trained[name].data, untrained[name].data);
+        for (const [kind, lt] of [['trained', trained], ['untrained', untrained]] as const) {
+          const file = weightFile(kind, lt.layer, name);
+          await writeNpy(store.weightsFile(file), lt[name].data, lt[name].shape);
+          stats[kind][lt.layer][name] = tensorStats(file, lt[name], edges, name === 'kernel');
+        }
+      }
+      if (trained.className === 'Conv2D') stats.glorot[trained.layer] = glorot(trained.kernel.shape);
+    }
+    await writeJson(store.weightStats, stats);
+
+    const first = pairs[0][0].layer;
+    const k = (kind: ModelKind) => stats[kind][first].kernel;
+    log.info(
+      `weights: ${pairs.length} layers; ${first} kernel trained mean ${k('trained').mean.toFixed(4)} std ${k('trained').std.toFixed(4)}, ` +
+        `untrained mean ${k('untrained').mean.toFixed(4)} std ${k('untrained').std.toFixed(4)} (Glorot std ${stats.glorot[first]?.std.toFixed(4) ?? 'n/a'})`,
+    );
   },
 };

@@ -2,10 +2,15 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BadInputError } from '../errors.js';
+import { convLayers } from '../figures/kernels.js';
 import { readManifest, type RunManifest } from '../manifest.js';
 import { readNpy, type NpyArray } from '../npy.js';
+import type { StepName } from '../params.js';
 import type { FeatureIndex, History, Metrics, WeightStats } from '../schema.js';
 import { exists, readJson, RUN_ID_PATTERN, RunStore } from '../store.js';
+
+/** The steps whose artifacts the diff reads: each must have finished ("ok" in run.json). */
+export const DIFF_READS: readonly StepName[] = ['train', 'checkpoint', 'weights', 'feature-maps'];
 
 export interface LoadedRun {
   /** what the user named: a run id or a folder */
@@ -18,6 +23,9 @@ export interface LoadedRun {
   features: FeatureIndex;
   /** trained tensors by "<layer>/<kind>", e.g. "conv2d/kernel" */
   weights: Map<string, NpyArray>;
+  /** the chapter's sample (features.untrained.sample) and its conv layers' feature maps [1, H, W, C], by layer */
+  sample: FeatureIndex['samples'][number];
+  maps: Map<string, NpyArray>;
 }
 
 /** A run id under <artifacts>/runs, or a path to a run folder. */
@@ -33,32 +41,49 @@ export async function resolveRunDir(arg: string, artifacts: string): Promise<str
   );
 }
 
+async function loadTensor(path: string, shape: number[], incomplete: (what: string) => BadInputError): Promise<NpyArray> {
+  if (!(await exists(path))) throw incomplete(`missing ${path}`);
+  const t = await readNpy(path);
+  if (t.shape.join() !== shape.join()) throw incomplete(`${path} has shape [${t.shape.join(', ')}] where its index says [${shape.join(', ')}]`);
+  return t;
+}
+
 export async function loadRun(arg: string, artifacts: string): Promise<LoadedRun> {
   const store = RunStore.at(await resolveRunDir(arg, artifacts));
   const fix = `finish that run first (npm run pipeline -- --run ${store.runId} ...) or pick a complete run folder`;
+  const incomplete = (what: string) => new BadInputError(`run ${arg} is incomplete: ${what}; ${fix}`);
+
   const required = [store.runJson, store.history, store.metrics, store.weightStats, store.featureIndex];
   const missing: string[] = [];
   for (const path of required) if (!(await exists(path))) missing.push(path);
-  if (missing.length > 0) throw new BadInputError(`run ${arg} is incomplete: missing ${missing.join(', ')}; ${fix}`);
+  if (missing.length > 0) throw incomplete(`missing ${missing.join(', ')}`);
   const manifest = await readManifest(store.runJson);
-  if (!manifest) throw new BadInputError(`run ${arg} is incomplete: missing ${store.runJson}; ${fix}`);
-  const stats = await readJson<WeightStats>(store.weightStats, fix);
-  const weights = new Map<string, NpyArray>();
-  for (const [layer, kinds] of Object.entries(stats.trained ?? {})) {
-    for (const [kind, t] of Object.entries(kinds)) {
-      const path = store.weightsFile(t.file);
-      if (!(await exists(path))) throw new BadInputError(`run ${arg} is incomplete: missing ${path}; ${fix}`);
-      weights.set(`${layer}/${kind}`, await readNpy(path));
-    }
+  if (!manifest) throw incomplete(`missing ${store.runJson}`);
+  // A failed step keeps its last good output: that output would not belong to this run's params.
+  const unfinished = DIFF_READS.filter((s) => manifest.steps[s]?.status !== 'ok');
+  if (unfinished.length > 0) {
+    throw incomplete(`${store.runJson} records step(s) ${unfinished.map((s) => `${s} (${manifest.steps[s]?.status ?? 'not run'})`).join(', ')}`);
   }
-  return {
-    label: arg,
-    store,
-    manifest,
-    history: await readJson<History>(store.history, fix),
-    metrics: await readJson<Metrics>(store.metrics, fix),
-    stats,
-    features: await readJson<FeatureIndex>(store.featureIndex, fix),
-    weights,
-  };
+
+  const history = await readJson<History>(store.history, fix);
+  const metrics = await readJson<Metrics>(store.metrics, fix);
+  const stats = await readJson<WeightStats>(store.weightStats, fix);
+  const features = await readJson<FeatureIndex>(store.featureIndex, fix);
+  if (!Array.isArray(history.rows) || history.rows.length === 0) throw incomplete(`${store.history} has no epochs`);
+  if (!stats.trained || Object.keys(stats.trained).length === 0) throw incomplete(`${store.weightStats} lists no trained tensors`);
+
+  const weights = new Map<string, NpyArray>();
+  for (const [layer, kinds] of Object.entries(stats.trained)) {
+    for (const [kind, t] of Object.entries(kinds)) weights.set(`${layer}/${kind}`, await loadTensor(store.weightsFile(t.file), t.shape, incomplete));
+  }
+
+  const sample = features.samples?.find((s) => s.id === features.untrained?.sample) ?? features.samples?.[0];
+  if (!sample) throw incomplete(`${store.featureIndex} lists no samples`);
+  const maps = new Map<string, NpyArray>();
+  for (const layer of convLayers(stats)) {
+    const map = sample.layers.find((l) => l.layer === layer);
+    if (!map) throw incomplete(`${store.featureIndex} has no ${layer} maps of sample ${sample.id}`);
+    maps.set(layer, await loadTensor(store.featureMapsFile(map.file), map.shape, incomplete));
+  }
+  return { label: arg, store, manifest, history, metrics, stats, features, weights, sample, maps };
 }

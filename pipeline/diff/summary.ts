@@ -9,13 +9,20 @@ export interface SummaryJson {
   b: string;
   metrics: Comparison['metrics'];
   params: Comparison['params'];
-  weights: { identical: boolean; maxAbsDelta: number; conv_match: { layer: string; identity: boolean; mean_similarity: number }[] };
+  weights: {
+    identical: boolean;
+    maxAbsDelta: number;
+    conv_match: { layer: string; identity: boolean; mean_similarity: number; min_similarity: number; perm: number[] }[];
+  };
   rules: string[];
   failed: string[];
+  /** figure title -> path of its PNG */
   figures: Record<string, string>;
+  /** path of diff.html */
+  html: string;
 }
 
-export function summaryJson(c: Comparison, rules: Rule[], failed: Rule[], figures: Record<string, string>): SummaryJson {
+export function summaryJson(c: Comparison, rules: Rule[], failed: Rule[], figures: Record<string, string>, html: string): SummaryJson {
   return {
     a: c.a,
     b: c.b,
@@ -24,11 +31,12 @@ export function summaryJson(c: Comparison, rules: Rule[], failed: Rule[], figure
     weights: {
       identical: c.weights.identical,
       maxAbsDelta: c.weights.maxAbsDelta,
-      conv_match: c.matches.map((m) => ({ layer: m.layer, identity: m.identity, mean_similarity: m.mean_similarity })),
+      conv_match: c.matches.map((m) => ({ layer: m.layer, identity: m.identity, mean_similarity: m.mean_similarity, min_similarity: m.min_similarity, perm: m.perm })),
     },
     rules: rules.map((r) => r.text),
     failed: failed.map((r) => r.text),
     figures,
+    html,
   };
 }
 
@@ -37,15 +45,16 @@ const signed = (v: number) => (v > 0 ? `+${fmt(v)}` : v === 0 ? '0' : fmt(v));
 /** Markdown table cells must not break the table or inject markup. */
 const cell = (s: string) => s.replace(/[|<>`\\\n]/g, (ch) => (ch === '\n' ? ' ' : `\\${ch}`));
 
-export function summaryMarkdown(c: Comparison, failed: Rule[], figures: Record<string, string>): string {
-  const lines = [`### cnn-lens diff: \`${cell(c.a)}\` → \`${cell(c.b)}\``, ''];
+export function summaryMarkdown(c: Comparison, rules: Rule[], failed: Rule[], figures: Record<string, string>, html: string): string {
+  const lines = [`### cnn-lens diff: A \`${cell(c.a)}\` → B \`${cell(c.b)}\``, ''];
   if (failed.length > 0) lines.push(`**Failed rules:** ${failed.map((r) => `\`${cell(r.text)}\``).join(', ')}`, '');
+  else if (rules.length > 0) lines.push(`**Rules passed:** ${rules.map((r) => `\`${cell(r.text)}\``).join(', ')}`, '');
   lines.push('| metric | A | B | Δ (B − A) |', '| --- | ---: | ---: | ---: |');
   for (const k of KEY_METRICS) {
     const m = c.metrics[k];
     if (!m) continue;
     const mark = m.delta === 0 || m.better === 0 ? '' : Math.sign(m.delta) === m.better ? ' ✅' : ' ⚠️';
-    lines.push(`| ${k} | ${fmt(m.a)} | ${fmt(m.b)} | ${signed(m.delta)}${mark} |`);
+    lines.push(`| ${k}${m.timing ? ' (timing)' : ''} | ${fmt(m.a)} | ${fmt(m.b)} | ${signed(m.delta)}${mark} |`);
   }
   lines.push('');
   const w = c.weights;
@@ -59,9 +68,10 @@ export function summaryMarkdown(c: Comparison, failed: Rule[], figures: Record<s
   if (c.params.length > 0) {
     lines.push('', `**Params changed:** ${c.params.map((p) => `${cell(p.name)} ${cell(JSON.stringify(p.a))} → ${cell(JSON.stringify(p.b))}`).join('; ')}`);
   }
+  lines.push('', `**Report:** \`${cell(html)}\``);
   const figs = Object.entries(figures);
   if (figs.length > 0) {
-    lines.push('', '**Figures:**', ...figs.map(([title, path]) => `- ${cell(title)}: \`${cell(path)}\``));
+    lines.push('', '**Figures (PNG):**', ...figs.map(([title, path]) => `- ${cell(title)}: \`${cell(path)}\``));
   }
   return `${lines.join('\n')}\n`;
 }

@@ -1,0 +1,157 @@
+/** The test set's confusion matrix and per-class accuracy, with the run's class names. */
+import type { TopLevelSpec } from 'vega-lite';
+import { CONFIG, round, SCHEMA } from './common.js';
+
+export interface ConfusionCell {
+  true_class: string;
+  predicted: string;
+  count: number;
+  /** share of the true class's images */
+  rate: number;
+}
+
+export function confusionCells(confusion: number[][], classNames: readonly string[]): ConfusionCell[] {
+  return confusion.flatMap((row, t) => {
+    const total = row.reduce((a, b) => a + b, 0);
+    return row.map((count, p) => ({ true_class: classNames[t], predicted: classNames[p], count, rate: round(total > 0 ? count / total : 0, 4) }));
+  });
+}
+
+function checkSquare(confusion: number[][], classNames: readonly string[]): void {
+  if (confusion.length !== classNames.length || confusion.some((r) => r.length !== classNames.length)) {
+    throw new Error(`confusion matrix must be ${classNames.length} x ${classNames.length}`);
+  }
+}
+
+export function confusionSpec(confusion: number[][], classNames: readonly string[]): TopLevelSpec {
+  checkSquare(confusion, classNames);
+  const order = [...classNames];
+  return {
+    $schema: SCHEMA,
+    title: 'Test confusion matrix (rows: true class, columns: predicted)',
+    config: CONFIG,
+    width: 360,
+    height: 360,
+    data: { values: confusionCells(confusion, classNames) },
+    encoding: {
+      x: { field: 'predicted', type: 'ordinal', sort: order, title: 'predicted', axis: { labelAngle: -40, labelLimit: 120, grid: false } },
+      y: { field: 'true_class', type: 'ordinal', sort: order, title: 'true class', axis: { labelLimit: 120, grid: false } },
+    },
+    layer: [
+      {
+        // Colour by the share of the true class: the diagonal's ~900 would otherwise wash out every mistake.
+        mark: { type: 'rect', aria: false },
+        encoding: { color: { field: 'rate', type: 'quantitative', title: 'share of row', scale: { range: ['#ffffff', '#08519c'], interpolate: 'rgb', domain: [0, 1] }, legend: { format: '.0%' } } },
+      },
+      {
+        mark: { type: 'text', fontSize: 10, aria: false },
+        encoding: {
+          text: { field: 'count', type: 'quantitative' },
+          color: { condition: { test: 'datum.rate > 0.5', value: 'white' }, value: '#222' },
+        },
+      },
+    ],
+  };
+}
+
+export function perClassAccuracySpec(accuracy: number[], classNames: readonly string[]): TopLevelSpec {
+  if (accuracy.length !== classNames.length) throw new Error(`per-class accuracy must have ${classNames.length} values`);
+  const values = accuracy.map((a, i) => ({ class_name: classNames[i], accuracy: round(a, 4) }));
+  const y = { field: 'class_name', type: 'ordinal' as const, sort: [...classNames], title: null, axis: { labelLimit: 140 } };
+  return {
+    $schema: SCHEMA,
+    title: 'Test accuracy per class',
+    config: CONFIG,
+    width: 300,
+    height: { step: 20 },
+    data: { values },
+    layer: [
+      {
+        mark: { type: 'bar', color: '#1f77b4' },
+        encoding: { y, x: { field: 'accuracy', type: 'quantitative', title: 'accuracy', scale: { domain: [0, 1] }, axis: { format: '.0%' } } },
+      },
+      {
+        mark: { type: 'text', align: 'right', dx: -4, color: 'white', fontSize: 10 },
+        encoding: { y, x: { field: 'accuracy', type: 'quantitative' }, text: { field: 'accuracy', type: 'quantitative', format: '.1%' } },
+      },
+    ],
+  };
+}
+
+const BETTER = '#1b7f3b';
+const WORSE = '#b3261e';
+
+/** Per class, B's test accuracy minus A's, in percentage points: green where B is better. */
+export function perClassDeltaSpec(a: number[], b: number[], classNames: readonly string[], labels: [string, string]): TopLevelSpec {
+  if (a.length !== classNames.length || b.length !== classNames.length) throw new Error(`per-class accuracy must have ${classNames.length} values`);
+  const values = classNames.map((class_name, i) => {
+    const delta = round(b[i] - a[i], 4);
+    return { class_name, a: round(a[i], 4), b: round(b[i], 4), delta, effect: delta > 0 ? 'better' : delta < 0 ? 'worse' : 'same' };
+  });
+  const y = { field: 'class_name', type: 'ordinal' as const, sort: [...classNames], title: null, axis: { labelLimit: 140 } };
+  const m = Math.max(0.01, ...values.map((v) => Math.abs(v.delta)));
+  return {
+    $schema: SCHEMA,
+    title: `Test accuracy per class: ${labels[1]} minus ${labels[0]}`,
+    config: CONFIG,
+    width: 320,
+    height: { step: 20 },
+    data: { values },
+    layer: [
+      {
+        mark: { type: 'bar' },
+        encoding: {
+          y,
+          x: { field: 'delta', type: 'quantitative', title: 'Δ accuracy', scale: { domain: [-m, m] }, axis: { format: '+.1%' } },
+          color: { field: 'effect', type: 'nominal', title: null, scale: { domain: ['better', 'worse', 'same'], range: [BETTER, WORSE, '#999'] } },
+        },
+      },
+      { mark: { type: 'rule', color: '#555' }, encoding: { x: { datum: 0, type: 'quantitative' } } },
+    ],
+  };
+}
+
+/**
+ * B's test confusion counts minus A's. Colour says better or worse, not the sign: more images on
+ * the diagonal (right) is better, more off it (a mistake) is worse; the text is the signed count.
+ */
+export function confusionDeltaSpec(delta: number[][], classNames: readonly string[], labels: [string, string]): TopLevelSpec {
+  checkSquare(delta, classNames);
+  const cells = delta.flatMap((row, t) =>
+    row.map((d, p) => ({ true_class: classNames[t], predicted: classNames[p], delta: d, effect: t === p ? d : -d, text: d === 0 ? '' : d > 0 ? `+${d}` : String(d) })),
+  );
+  const m = Math.max(1, ...cells.map((c) => Math.abs(c.delta)));
+  const order = [...classNames];
+  return {
+    $schema: SCHEMA,
+    title: `Test confusion matrix: ${labels[1]} minus ${labels[0]} (rows: true class, columns: predicted)`,
+    config: CONFIG,
+    width: 360,
+    height: 360,
+    data: { values: cells },
+    encoding: {
+      x: { field: 'predicted', type: 'ordinal', sort: order, title: 'predicted', axis: { labelAngle: -40, labelLimit: 120, grid: false } },
+      y: { field: 'true_class', type: 'ordinal', sort: order, title: 'true class', axis: { labelLimit: 120, grid: false } },
+    },
+    layer: [
+      {
+        mark: { type: 'rect', aria: false },
+        encoding: {
+          color: {
+            field: 'effect',
+            type: 'quantitative',
+            title: ['worse ← → better', '(images)'],
+            scale: { domain: [-m, 0, m], range: [WORSE, '#ffffff', BETTER], interpolate: 'rgb' },
+          },
+        },
+      },
+      {
+        mark: { type: 'text', fontSize: 10, aria: false },
+        encoding: {
+          text: { field: 'text' },
+          color: { condition: { test: `abs(datum.effect) > ${m / 2}`, value: 'white' }, value: '#222' },
+        },
+      },
+    ],
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * A run folder for the tests of the steps after `checkpoint`: the real dataset linked into the
+ * cache, and a small real model (the book's CNN, a few Adam steps on real images) saved where the
+ * checkpoint step puts the best model.
+ */
+import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { datasetFiles, loadFashionMnist } from '../../pipeline/dataset.js';
+import { buildModel } from '../../pipeline/model.js';
+import { saveModel } from '../../pipeline/model-io.js';
+import { RunStore } from '../../pipeline/store.js';
+import { tf } from '../../pipeline/tf.js';
+import { trainBatch } from '../../pipeline/trainer.js';
+
+export const SYSTEM_DATASET = '/usr/share/datasets/fashion-mnist';
+
+export interface FixtureRun {
+  root: string;
+  store: RunStore;
+  cleanup(): Promise<void>;
+}
+
+/** Links Debian's Fashion-MNIST files into the store's dataset cache. */
+export async function linkDataset(store: RunStore): Promise<void> {
+  await mkdir(store.dataDir, { recursive: true });
+  for (const path of datasetFiles(store.dataDir)) await symlink(join(SYSTEM_DATASET, basename(path)), path);
+}
+
+/**
+ * Trains `buildModel(seed)` for `steps` Adam steps of `batchSize` real training images. A large
+ * learning rate moves every weight by about `learningRate` per early step (Adam's first steps are
+ * close to sign(gradient) * rate), so a few steps on the slow cpu backend already make a model
+ * whose weights are clearly not the initial ones.
+ */
+export async function trainedFixture(seed: number, steps: number, batchSize: number, learningRate: number, dataDir: string): Promise<tf.LayersModel> {
+  const { train } = await loadFashionMnist(dataDir);
+  const model = buildModel(seed);
+  const optimizer = tf.train.adam(learningRate);
+  for (let step = 0; step < steps; step++) {
+    const start = step * batchSize;
+    const x = tf.tensor4d(Float32Array.from(train.images.subarray(start * 784, (start + batchSize) * 784), (v) => v / 255), [batchSize, 28, 28, 1]);
+    const y = tf.tensor1d(Int32Array.from(train.labels.subarray(start, start + batchSize)), 'int32');
+    const { loss, correct } = trainBatch(model, optimizer, x, y, seed + step);
+    tf.dispose([x, y, loss, correct]);
+  }
+  optimizer.dispose();
+  return model;
+}
+
+export async function makeFixtureRun(seed: number, options = { steps: 4, batchSize: 4, learningRate: 0.03 }): Promise<FixtureRun> {
+  const root = await mkdtemp(join(tmpdir(), 'cnn-lens-fixture-'));
+  const store = new RunStore(join(root, 'artifacts'), 'fixture');
+  await linkDataset(store);
+  const model = await trainedFixture(seed, options.steps, options.batchSize, options.learningRate, store.dataDir);
+  await saveModel(model, store.modelJson);
+  model.dispose();
+  return { root, store, cleanup: () => rm(root, { recursive: true, force: true }) };
+}

@@ -1,0 +1,129 @@
+/**
+ * The report as a reader sees it: Debian's chromium opens report.html from disk, at a laptop's
+ * and a phone's width. Set REPORT_RUN_DIR=<run folder> to run the same check on a real run's
+ * report (its screenshots land in that folder); KEEP_FIXTURE=1 keeps the test's own run folder.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { PNG } from 'pngjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadFigureSvgs } from '../pipeline/report-html.js';
+import type { FigureIndex } from '../pipeline/schema.js';
+import { readJson, RunStore } from '../pipeline/store.js';
+import { figuresStep } from '../steps/figures.js';
+import { buildReportContext, loadReportInputs, renderReport, reportStep } from '../steps/report.js';
+import { parseSvgs, viewPage, type PageView } from './helpers/browser-check.js';
+import { makeReportRun, manifest, stepContext, type ReportRun } from './helpers/report-run.js';
+
+const SECTIONS = ['weights', 'functional-api', 'feature-maps', 'training', 'evaluation', 'run'];
+const HOSTILE_ID = '<script>window.pwned = 1</script>';
+const HOSTILE_ATTR = '"><img src=x onerror="window.pwned = 2">';
+
+/** Everything a reader needs: no errors, nothing fetched, every section and figure there and on screen. */
+function expectWholeReport(view: PageView, htmlPath: string, figures: FigureIndex): void {
+  expect(view.errors).toEqual([]);
+  expect(view.requests.filter((u) => !u.startsWith('data:'))).toEqual([pathToFileURL(htmlPath).href]);
+  expect(view.sections).toEqual(SECTIONS);
+  expect(view.figures.map((f) => f.name)).toEqual(figures.figures.map((f) => f.name));
+  for (const f of view.figures) {
+    expect({ name: f.name, visible: f.visible, fits: f.fits }).toEqual({ name: f.name, visible: true, fits: true });
+    expect(f.width).toBeGreaterThan(100);
+    expect(f.height).toBeGreaterThan(50);
+  }
+  // Nothing pushes the page sideways: wide tables scroll inside their own box.
+  expect(view.overflowX).toBeLessThanOrEqual(0);
+  expect(view.scripts).toBe(0);
+  expect(view.injected).toBe(0);
+}
+
+async function pngSize(path: string): Promise<[number, number]> {
+  const png = PNG.sync.read(await readFile(path));
+  return [png.width, png.height];
+}
+
+describe('the report in a real browser', () => {
+  let run: ReportRun;
+  let store: RunStore;
+  let figures: FigureIndex;
+
+  beforeAll(async () => {
+    run = await makeReportRun('en');
+    store = run.store;
+    await figuresStep.run(stepContext(run.params, store));
+    await reportStep.run(stepContext(run.params, store));
+    figures = await readJson<FigureIndex>(store.figureIndex);
+  });
+  // KEEP_FIXTURE=1 keeps the run folder (and its screenshots report.png, report-phone.png) to look at.
+  afterAll(async () => {
+    if (process.env.KEEP_FIXTURE) console.log(`kept ${store.runDir}`);
+    else await run?.cleanup();
+  });
+
+  it('shows every section and figure at laptop and phone widths, from disk, with no request and no error', async () => {
+    const [laptop, phone] = await viewPage(store.reportHtml, [
+      { width: 1280, screenshot: store.reportScreenshot },
+      { width: 390, screenshot: store.reportScreenshotPhone },
+    ]);
+    expectWholeReport(laptop, store.reportHtml, figures);
+    expectWholeReport(phone, store.reportHtml, figures);
+    // At a laptop's width the figures show at their own size; on a phone they shrink to the width.
+    const confusion = figures.figures.find((f) => f.name === 'confusion')!;
+    expect(laptop.figures.find((f) => f.name === 'confusion')!.width).toBeCloseTo(confusion.width, 0);
+    for (const f of phone.figures) expect(f.width).toBeLessThanOrEqual(390);
+    expect(laptop.text).toContain('1 Weight visualization');
+    expect(laptop.text).toContain('tf.model({inputs: model.inputs, outputs: model.layers[0].output})');
+    const [w1, h1] = await pngSize(store.reportScreenshot);
+    const [w2, h2] = await pngSize(store.reportScreenshotPhone);
+    expect([w1, w2]).toEqual([1280, 390]);
+    expect(h1).toBeGreaterThan(5000);
+    expect(h2).toBeGreaterThan(h1 * 0.8);
+    console.log(`screenshots: ${store.reportScreenshot} (${w1} x ${h1}), ${store.reportScreenshotPhone} (${w2} x ${h2})`);
+  });
+
+  it("parses every figure's SVG with the browser's XML parser", async () => {
+    const { svgs } = await loadFigureSvgs(store.figuresDir, store.figureIndex);
+    expect(await parseSvgs([...svgs.values()])).toEqual([...svgs.keys()].map(() => null));
+    expect((await parseSvgs(['<svg xmlns="http://www.w3.org/2000/svg"><g></svg>']))[0]).not.toBeNull();
+  });
+
+  it('shows markup in a run id, git commit or class name as text, never as markup', async () => {
+    const inputs = await loadReportInputs(store, 'en');
+    inputs.manifest = { ...manifest(run.params, HOSTILE_ID), git_commit: HOSTILE_ATTR };
+    const ctx = buildReportContext(inputs);
+    ctx.evaluation.per_class[0].name = HOSTILE_ID;
+    ctx.maps.classes[0].class_name = HOSTILE_ATTR;
+    const { svgs } = await loadFigureSvgs(store.figuresDir, store.figureIndex);
+    const path = join(run.root, 'hostile.html');
+    await writeFile(path, await renderReport(ctx, svgs));
+    const [view] = await viewPage(path, [{ width: 1280 }]);
+    expectWholeReport(view, path, figures);
+    expect(view.text).toContain(`run ${HOSTILE_ID}`);
+    expect(view.text).toContain(HOSTILE_ATTR);
+    expect(view.text.split(HOSTILE_ID).length - 1).toBeGreaterThanOrEqual(3);
+  });
+
+  it("shows the Korean report's section titles and class names", async () => {
+    const ctx = buildReportContext(await loadReportInputs(store, 'ko'));
+    const { svgs } = await loadFigureSvgs(store.figuresDir, store.figureIndex);
+    const path = join(run.root, 'ko.html');
+    await writeFile(path, await renderReport(ctx, svgs));
+    const [view] = await viewPage(path, [{ width: 390 }]);
+    expectWholeReport(view, path, figures);
+    for (const t of ['1 가중치 시각화', '2 함수형 API', '3 특성 맵 시각화', '앵클 부츠', '티셔츠']) expect(view.text).toContain(t);
+  });
+});
+
+describe.runIf(Boolean(process.env.REPORT_RUN_DIR))("a real run's report (REPORT_RUN_DIR)", () => {
+  it('passes the same check', async () => {
+    const dir = process.env.REPORT_RUN_DIR!;
+    const html = join(dir, 'report.html');
+    const index = await readJson<FigureIndex>(join(dir, 'figures', 'index.json'));
+    const [laptop, phone] = await viewPage(html, [
+      { width: 1280, screenshot: join(dir, 'report.png') },
+      { width: 390, screenshot: join(dir, 'report-phone.png') },
+    ]);
+    expectWholeReport(laptop, html, index);
+    expectWholeReport(phone, html, index);
+  });
+});
