@@ -1,2 +1,70 @@
-/** Placeholder: the wasm training kernels land here (Conv2DBackpropFilter and friends). */
-export function registerWasmTrainingKernels(): void {}
+/**
+ * The project's training kernels for the wasm backend (one module per kernel in wasm-kernels/).
+ * The wasm backend has no Conv2DBackpropFilter, so out of the box a Conv2D cannot train on it,
+ * and runs Conv2DBackpropInput and MaxPoolGrad as slow naive loops. These replace them with
+ * kernels built from what it runs fast (XNNPACK conv2d and matMul) or from single passes over
+ * the wasm heap; a case a fast path does not cover goes to the backend's own kernel.
+ *
+ * Imports tfjs itself, not ./tf.js: tf.ts imports this module, and the cycle is not worth it.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { batchMatMul } from './wasm-kernels/batch-mat-mul.js';
+import { conv2dBackpropFilter } from './wasm-kernels/conv2d-backprop-filter.js';
+import { conv2dBackpropInput } from './wasm-kernels/conv2d-backprop-input.js';
+import type { KernelArgs } from './wasm-kernels/heap.js';
+import { maxPoolGrad } from './wasm-kernels/max-pool-grad.js';
+
+const BACKEND = 'wasm';
+
+/** The kernels registered here, with what the wasm backend had before (undefined: none). */
+const replaced = new Map<string, tf.KernelConfig | undefined>();
+
+type Impl = (args: KernelArgs<never>, original: tf.KernelConfig | undefined) => tf.TensorInfo | tf.TensorInfo[];
+
+const IMPLS: Record<string, Impl> = {
+  [tf.Conv2DBackpropFilter]: (args) => conv2dBackpropFilter(args),
+  [tf.Conv2DBackpropInput]: (args, original) => conv2dBackpropInput(args, required(original, tf.Conv2DBackpropInput)),
+  [tf.MaxPoolGrad]: (args, original) => maxPoolGrad(args, required(original, tf.MaxPoolGrad)),
+  [tf.BatchMatMul]: (args, original) => batchMatMul(args, required(original, tf.BatchMatMul)),
+};
+
+function required(config: tf.KernelConfig | undefined, name: string): tf.KernelConfig {
+  if (!config) throw new Error(`the wasm backend has no ${name} kernel to fall back to`);
+  return config;
+}
+
+/** Names of the kernels that registerWasmTrainingKernels puts on the wasm backend. */
+export const WASM_TRAINING_KERNELS = Object.keys(IMPLS);
+
+/**
+ * Registers the project's kernels on the wasm backend, replacing the backend's own. Call after
+ * importing @tensorflow/tfjs-backend-wasm (which registers its kernels) and before
+ * tf.setBackend('wasm') (which runs the kernels' setup). Idempotent.
+ */
+export function registerWasmTrainingKernels(): void {
+  for (const [name, impl] of Object.entries(IMPLS)) {
+    if (replaced.has(name)) continue;
+    const original = tf.getKernel(name, BACKEND);
+    if (original) tf.unregisterKernel(name, BACKEND);
+    replaced.set(name, original);
+    tf.registerKernel({
+      kernelName: name,
+      backendName: BACKEND,
+      // The original's setup binds its wasm function, which the fallback path calls.
+      setupFunc: original?.setupFunc,
+      kernelFunc: (args) => impl(args as KernelArgs<never>, original),
+    });
+  }
+}
+
+/**
+ * Puts the wasm backend's own kernels back (and removes the ones it did not have). For tests and
+ * the bench, which compare the two.
+ */
+export function unregisterWasmTrainingKernels(): void {
+  for (const [name, original] of replaced) {
+    tf.unregisterKernel(name, BACKEND);
+    if (original) tf.registerKernel(original);
+  }
+  replaced.clear();
+}

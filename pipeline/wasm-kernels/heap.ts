@@ -10,7 +10,10 @@ export interface WasmHeapBackend {
   typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
 }
 
-/** Kernel arguments as the engine passes them: inputs are Tensors when called through ops. */
+/** What the engine passes a kernel function. */
+export type RawKernelArgs = Parameters<tf.KernelFunc>[0];
+
+/** The same, with the kernel's attributes typed. */
 export interface KernelArgs<A> {
   inputs: tf.NamedTensorInfoMap;
   backend: unknown;
@@ -19,9 +22,12 @@ export interface KernelArgs<A> {
 
 /**
  * A tensor over the same data as `info`, to call tf ops on inside a kernel. The engine passes
- * Tensors when a kernel runs through an op, but a backend may hand plain TensorInfos; wrapping
- * adds a reference that the enclosing tf.tidy drops again.
+ * Tensors when a kernel runs through an op, but a caller may hand plain TensorInfos: the wrapper
+ * then takes a reference of its own, which the enclosing tf.tidy drops again.
  */
 export function asTensor<R extends tf.Rank>(info: tf.TensorInfo): tf.Tensor<R> {
-  return (info instanceof tf.Tensor ? info : tf.engine().makeTensorFromTensorInfo(info)) as tf.Tensor<R>;
+  if (info instanceof tf.Tensor) return info as tf.Tensor<R>;
+  const wrapped = tf.engine().makeTensorFromTensorInfo(info);
+  tf.engine().backend.incRef(info.dataId);
+  return wrapped as tf.Tensor<R>;
 }

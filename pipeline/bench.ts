@@ -1,0 +1,346 @@
+/**
+ * `npm run bench`: training and inference throughput of the book's CNN on each backend.
+ *
+ * Every backend runs in a child process of its own: initTf takes one backend per process (a
+ * second would share the engine's registry and state), a backend that fails to load cannot take
+ * the others down, and each measurement starts from a fresh heap and JIT, so that the order of the
+ * backends does not colour the numbers.
+ */
+import { spawn } from 'node:child_process';
+import { loadavg, availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { loadFashionMnist } from './dataset.js';
+import { PROJECT_ROOT } from './manifest.js';
+import { DataParallelTrainer } from './data-parallel.js';
+import { buildModel } from './model.js';
+import { DEBIAN_DATASET_DIR } from './sources/apt.js';
+import { gatherImages, gatherLabels, permutation } from './split.js';
+import { initTf, tf } from './tf.js';
+import { trainBatch } from './trainer.js';
+
+const BACKENDS = ['wasm', 'tensorflow', 'cpu'] as const;
+type Backend = (typeof BACKENDS)[number];
+
+/** The pure-JS cpu backend trains at a few samples per second: it gets a token run. */
+const CPU_SAMPLES = 64;
+const WARMUP_STEPS = 5;
+const PREDICT_BATCH = 256;
+const SEED = 42;
+/** Set in a child process: the backend it measures (and the options, as JSON). */
+const CHILD_ENV = 'CNN_LENS_BENCH_CHILD';
+
+const USAGE = `Usage: npm run bench -- [options]
+
+Trains the book's CNN (Adam, batch 32) and runs inference on each backend, each in a child
+process, on real Fashion-MNIST images when they are found (else random data, and it says so).
+
+Options:
+  --samples <n>         training samples timed after a ${WARMUP_STEPS}-step warm-up (default 2048; cpu: ${CPU_SAMPLES})
+  --batch-size <n>      training batch size (default 32)
+  --backends <list>     comma list of ${BACKENDS.join(', ')} (default: all; tensorflow is
+                        skipped, with the reason, where @tensorflow/tfjs-node does not load)
+  --workers <list>      wasm only: comma list of replica counts to train with (default 1,2);
+                        2 or more train data-parallel across worker threads (data-parallel.ts)
+  --json                print one JSON object with every number as the last line
+  -h, --help            this text
+`;
+
+interface Options {
+  samples: number;
+  batchSize: number;
+  backends: Backend[];
+  workers: number[];
+  json: boolean;
+}
+
+export interface TrainRow {
+  backend: Backend;
+  workers: number;
+  batch_size: number;
+  samples: number;
+  seconds: number;
+  samples_per_s: number;
+}
+
+export interface PredictRow {
+  backend: Backend;
+  batch_size: number;
+  samples: number;
+  seconds: number;
+  samples_per_s: number;
+}
+
+interface ChildResult {
+  backend: Backend;
+  data: string;
+  train?: TrainRow;
+  predict?: PredictRow;
+  skipped?: string;
+}
+
+class UsageError extends Error {}
+
+function parseOptions(argv: string[]): Options | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        samples: { type: 'string' },
+        'batch-size': { type: 'string' },
+        backends: { type: 'string' },
+        workers: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values } = parsed;
+  if (values.help) return 'help';
+  const positive = (name: string, raw: string | undefined, fallback: number): number => {
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a whole number of at least 1, got '${raw}'`);
+    return n;
+  };
+  const backends = (values.backends ?? BACKENDS.join(',')).split(',').map((s) => s.trim());
+  for (const b of backends) {
+    if (!(BACKENDS as readonly string[]).includes(b)) {
+      throw new UsageError(`--backends: unknown backend '${b}' (choose from ${BACKENDS.join(', ')})`);
+    }
+  }
+  const workers = (values.workers ?? '1,2').split(',').map((w) => positive('workers', w.trim(), 1));
+  const batchSize = positive('batch-size', values['batch-size'], 32);
+  const tooMany = workers.find((w) => w > batchSize);
+  if (tooMany) throw new UsageError(`--workers ${tooMany} is more than the batch size ${batchSize}: every worker needs a shard`);
+  return {
+    samples: positive('samples', values.samples, 2048),
+    batchSize,
+    backends: [...new Set(backends)] as Backend[],
+    workers: [...new Set(workers)],
+    json: values.json ?? false,
+  };
+}
+
+// ---------------------------------------------------------------- child: one backend
+
+interface Data {
+  images: Uint8Array;
+  labels: Uint8Array;
+  count: number;
+  /** what the numbers were measured on, for the output */
+  description: string;
+}
+
+/** Fashion-MNIST's 60,000 training images from the run cache or Debian's package, else random. */
+async function loadData(): Promise<Data> {
+  const dirs = [process.env.FASHION_MNIST_DIR, join(PROJECT_ROOT, 'artifacts', 'data', 'fashion-mnist'), DEBIAN_DATASET_DIR];
+  const failures: string[] = [];
+  for (const dir of dirs) {
+    if (!dir) continue;
+    try {
+      const { train } = await loadFashionMnist(dir);
+      return { ...train, description: `Fashion-MNIST training images from ${dir}` };
+    } catch (err) {
+      failures.push((err as Error).message);
+    }
+  }
+  const count = 4096;
+  const rng = permutation(count * 784, SEED); // any seeded numbers will do
+  const images = Uint8Array.from(rng, (v) => v % 256);
+  const labels = Uint8Array.from({ length: count }, (_, i) => i % 10);
+  return { images, labels, count, description: `random data (no Fashion-MNIST found: ${failures.at(-1) ?? 'no folder'})` };
+}
+
+async function measure(backend: Backend, workers: number, opts: Options): Promise<ChildResult> {
+  try {
+    await initTf(backend);
+  } catch (err) {
+    return { backend, data: '', skipped: (err as Error).message };
+  }
+  const data = await loadData();
+  const batch = opts.batchSize;
+  const samples = backend === 'cpu' ? Math.min(opts.samples, CPU_SAMPLES) : opts.samples;
+  const steps = Math.ceil(samples / batch);
+  const warmup = backend === 'cpu' ? 1 : WARMUP_STEPS;
+  const order = permutation(data.count, SEED);
+  const indicesAt = (start: number, n: number) => Array.from({ length: n }, (_, i) => order[(start + i) % data.count]);
+
+  let model: tf.LayersModel;
+  let step: (i: number) => void;
+  let dispose: () => Promise<void>;
+  if (workers > 1) {
+    const trainer = await DataParallelTrainer.create(workers, batch, SEED);
+    model = trainer.model;
+    step = (i) => {
+      const idx = indicesAt(i * batch, batch);
+      trainer.step(gatherImages(data.images, idx), gatherLabels(data.labels, idx), SEED + i);
+    };
+    dispose = () => trainer.dispose();
+  } else {
+    model = buildModel(SEED);
+    const optimizer = tf.train.adam();
+    step = (i) => {
+      const idx = indicesAt(i * batch, batch);
+      const xs = tf.tensor4d(gatherImages(data.images, idx), [batch, 28, 28, 1]);
+      const ys = tf.tensor1d(gatherLabels(data.labels, idx), 'int32');
+      const { loss, correct } = trainBatch(model, optimizer, xs, ys, SEED + i);
+      // reading the loss waits for the step, as the train step does for its progress bar
+      loss.dataSync();
+      tf.dispose([xs, ys, loss, correct]);
+    };
+    dispose = async () => {
+      model.dispose();
+      optimizer.dispose();
+    };
+  }
+  for (let i = 0; i < warmup; i++) step(i);
+  let t0 = performance.now();
+  for (let i = 0; i < steps; i++) step(warmup + i);
+  let seconds = (performance.now() - t0) / 1000;
+  const train: TrainRow = {
+    backend,
+    workers,
+    batch_size: batch,
+    samples: steps * batch,
+    seconds: round(seconds, 3),
+    samples_per_s: round((steps * batch) / seconds, 1),
+  };
+
+  // inference on the main thread's model, once per backend
+  let predict: PredictRow | undefined;
+  if (workers === 1) {
+    const batches = Math.max(1, (backend === 'cpu' ? CPU_SAMPLES * 4 : 8 * PREDICT_BATCH) / PREDICT_BATCH);
+    const predictOnce = (i: number) => {
+      const xs = tf.tensor4d(gatherImages(data.images, indicesAt(i * PREDICT_BATCH, PREDICT_BATCH)), [PREDICT_BATCH, 28, 28, 1]);
+      const probs = model.predict(xs) as tf.Tensor;
+      probs.dataSync();
+      tf.dispose([xs, probs]);
+    };
+    predictOnce(0);
+    t0 = performance.now();
+    for (let i = 0; i < batches; i++) predictOnce(i + 1);
+    seconds = (performance.now() - t0) / 1000;
+    predict = {
+      backend,
+      batch_size: PREDICT_BATCH,
+      samples: batches * PREDICT_BATCH,
+      seconds: round(seconds, 3),
+      samples_per_s: round((batches * PREDICT_BATCH) / seconds, 1),
+    };
+  }
+  await dispose();
+  return { backend, data: data.description, train, predict };
+}
+
+function round(v: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+// ---------------------------------------------------------------- parent: one child per backend
+
+/** Runs this script again for one backend; its last stdout line is its ChildResult. */
+function runChild(backend: Backend, workers: number, opts: Options): Promise<ChildResult> {
+  const script = fileURLToPath(import.meta.url);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, script], {
+      env: { ...process.env, [CHILD_ENV]: JSON.stringify({ backend, workers, opts }) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const last = out.trim().split('\n').at(-1) ?? '';
+      try {
+        if (code !== 0) throw new Error(`exit ${code}`);
+        resolve(JSON.parse(last) as ChildResult);
+      } catch {
+        // tfjs prints minified source with some errors: keep the message, not the megabyte
+        const why = err.split('\n').filter((l) => l.length < 400 && /error/i.test(l)).slice(0, 3).join(' | ');
+        reject(new Error(`bench on ${backend} with ${workers} worker(s) failed (exit ${code}): ${why || last || 'no output'}`));
+      }
+    });
+  });
+}
+
+function table(results: ChildResult[]): string {
+  const header = ['backend', 'workers', 'batch', 'train samples/s', 'timed samples', 'predict samples/s'];
+  const rows = results.map((r) =>
+    r.skipped
+      ? [r.backend, '-', '-', `skipped: ${r.skipped}`, '', '']
+      : [
+          r.backend,
+          String(r.train?.workers ?? '-'),
+          String(r.train?.batch_size ?? '-'),
+          r.train?.samples_per_s.toFixed(1) ?? '-',
+          String(r.train?.samples ?? '-'),
+          r.predict?.samples_per_s.toFixed(1) ?? '-',
+        ],
+  );
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.filter((r) => i === 0 || !r[3].startsWith('skipped')).map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 || c.startsWith('skipped') ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const child = process.env[CHILD_ENV];
+  if (child) {
+    const { backend, workers, opts } = JSON.parse(child) as { backend: Backend; workers: number; opts: Options };
+    console.log(JSON.stringify(await measure(backend, workers, opts)));
+    return;
+  }
+  let opts: Options | 'help';
+  try {
+    opts = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`bench: ${err.message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (opts === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  const loadBefore = loadavg();
+  const results: ChildResult[] = [];
+  for (const backend of opts.backends) {
+    // data-parallel replicas are wasm backends in worker threads
+    for (const workers of backend === 'wasm' ? opts.workers : [1]) {
+      if (!opts.json) console.error(`bench: ${backend}${workers > 1 ? ` with ${workers} workers` : ''}...`);
+      results.push(await runChild(backend, workers, opts));
+    }
+  }
+  const data = results.find((r) => r.data)?.data ?? 'none';
+  const load = { before: loadBefore.map((v) => round(v, 2)), after: loadavg().map((v) => round(v, 2)) };
+  console.log(`data: ${data}`);
+  console.log(`load average (1, 5, 15 min): ${load.before.join(' ')} before, ${load.after.join(' ')} after, on ${availableParallelism()} cores`);
+  console.log(table(results));
+  if (opts.json) {
+    console.log(
+      JSON.stringify({
+        train: results.flatMap((r) => (r.train ? [r.train] : [])),
+        predict: results.flatMap((r) => (r.predict ? [r.predict] : [])),
+        skipped: results.flatMap((r) => (r.skipped ? [{ backend: r.backend, reason: r.skipped }] : [])),
+        data,
+        load_average: load,
+        cores: availableParallelism(),
+        node: process.version,
+      }),
+    );
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench: ${(err as Error).message}`);
+  process.exit(1);
+});

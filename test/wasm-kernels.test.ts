@@ -1,0 +1,397 @@
+/**
+ * The project's wasm training kernels against the cpu backend's reference implementations, on
+ * random shapes, values and gradients. Both backends live in this one process: every computation
+ * creates its tensors on the backend it runs on, and results cross over as typed arrays.
+ *
+ * Error measure: max |wasm - cpu| / max |cpu| over the whole tensor (a relative error per element
+ * means nothing where the reference is 0, and after a relu most of it is).
+ */
+import seedrandom from 'seedrandom';
+import { runCli } from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DataParallelTrainer, Replica, sharedLayout, writeBatch } from '../pipeline/data-parallel.js';
+import { loadFashionMnist } from '../pipeline/dataset.js';
+import { buildModel } from '../pipeline/model.js';
+import { gatherImages, gatherLabels } from '../pipeline/split.js';
+import { initTf, tf } from '../pipeline/tf.js';
+import { trainBatch } from '../pipeline/trainer.js';
+import { WASM_TRAINING_KERNELS } from '../pipeline/wasm-kernels.js';
+
+const TOLERANCE = 1e-4;
+const DEBIAN_DIR = '/usr/share/datasets/fashion-mnist';
+
+type Backend = 'cpu' | 'wasm';
+type Pad = 'same' | 'valid' | tf.backend_util.ExplicitPadding;
+
+beforeAll(async () => {
+  await initTf('wasm');
+});
+
+/** Runs f on one backend and returns its outputs as plain arrays; nothing stays allocated. */
+async function on(backend: Backend, f: () => tf.Tensor | tf.Tensor[]): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  const before = tf.memory().numTensors;
+  const out = tf.tidy(f);
+  const list = Array.isArray(out) ? out : [out];
+  const values = list.map((t) => Float32Array.from(t.dataSync()));
+  tf.dispose(list);
+  expect(tf.memory().numTensors).toBe(before);
+  return values;
+}
+
+/** Runs f on both backends and checks every output against cpu. */
+async function compare(f: () => tf.Tensor | tf.Tensor[]): Promise<number> {
+  const ref = await on('cpu', f);
+  const got = await on('wasm', f);
+  expect(got.length).toBe(ref.length);
+  let worst = 0;
+  for (let i = 0; i < ref.length; i++) {
+    expect(got[i].length).toBe(ref[i].length);
+    worst = Math.max(worst, relError(got[i], ref[i]));
+  }
+  expect(worst).toBeLessThanOrEqual(TOLERANCE);
+  return worst;
+}
+
+function relError(got: Float32Array, ref: Float32Array): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < ref.length; i++) {
+    // NaN in either one is a mismatch unless both are NaN.
+    if (Number.isNaN(got[i]) !== Number.isNaN(ref[i])) return Infinity;
+    if (Number.isNaN(ref[i])) continue;
+    diff = Math.max(diff, Math.abs(got[i] - ref[i]));
+    scale = Math.max(scale, Math.abs(ref[i]));
+  }
+  if (scale === 0) return diff === 0 ? 0 : Infinity;
+  return diff / scale;
+}
+
+/** Seeded values: 'normal' spread over [-1, 1]; 'ties' mostly 0 with a few repeated levels. */
+function values(n: number, seed: string, kind: 'normal' | 'ties' = 'normal'): Float32Array {
+  const rng = seedrandom.alea(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    out[i] = kind === 'normal' ? rng() * 2 - 1 : Math.max(0, Math.floor(rng() * 6) - 3) * 0.5;
+  }
+  return out;
+}
+
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const t4 = (data: Float32Array, shape: number[]) => tf.tensor4d(data, shape as [number, number, number, number]);
+
+interface ConvCase {
+  x: [number, number, number, number];
+  kernel: [number, number];
+  outChannels: number;
+  strides: number | [number, number];
+  pad: Pad;
+}
+
+const CONV_CASES: ConvCase[] = [
+  // the book's two layers
+  { x: [32, 28, 28, 1], kernel: [3, 3], outChannels: 32, strides: 1, pad: 'same' },
+  { x: [32, 14, 14, 32], kernel: [3, 3], outChannels: 64, strides: 1, pad: 'same' },
+  { x: [1, 14, 14, 64], kernel: [3, 3], outChannels: 32, strides: 1, pad: 'same' },
+  { x: [1, 9, 7, 3], kernel: [3, 3], outChannels: 5, strides: 1, pad: 'valid' },
+  { x: [3, 11, 13, 3], kernel: [5, 5], outChannels: 32, strides: 1, pad: 'same' },
+  // even kernels pad 'same' unevenly (0 above, 1 below)
+  { x: [2, 6, 7, 3], kernel: [2, 2], outChannels: 4, strides: 1, pad: 'same' },
+  { x: [2, 10, 7, 1], kernel: [2, 3], outChannels: 3, strides: 1, pad: 'valid' },
+  // kernels wider than the image: every patch row is mostly padding
+  { x: [2, 4, 2, 3], kernel: [5, 5], outChannels: 2, strides: 1, pad: 'same' },
+  { x: [1, 5, 1, 1], kernel: [3, 5], outChannels: 3, strides: 1, pad: 'same' },
+  // strides other than 1: the input gradient falls back to the backend's own kernel
+  { x: [2, 9, 9, 3], kernel: [3, 3], outChannels: 4, strides: 2, pad: 'same' },
+  { x: [2, 10, 7, 1], kernel: [2, 3], outChannels: 2, strides: [2, 1], pad: 'valid' },
+  // explicit padding, wider than the kernel on one side (another fallback)
+  { x: [2, 8, 8, 3], kernel: [3, 3], outChannels: 4, strides: 1, pad: [[0, 0], [2, 1], [0, 3], [0, 0]] },
+];
+
+const label = (c: { x: number[]; pad: Pad; strides: number | number[] }) =>
+  `x ${c.x.join('x')}, strides ${c.strides}, pad ${JSON.stringify(c.pad)}`;
+
+describe('registration', () => {
+  it('puts the training kernels on the wasm backend', () => {
+    expect(WASM_TRAINING_KERNELS.sort()).toEqual(['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad']);
+    for (const name of WASM_TRAINING_KERNELS) expect(tf.getKernel(name, 'wasm')).toBeDefined();
+    expect(tf.getBackend()).toBe('wasm');
+  });
+});
+
+describe('conv2d gradients match cpu', () => {
+  for (const c of CONV_CASES) {
+    const filterShape = [c.kernel[0], c.kernel[1], c.x[3], c.outChannels] as [number, number, number, number];
+    const key = label(c);
+    const xv = values(size(c.x), `x ${key}`);
+    const wv = values(size(filterShape), `w ${key}`);
+
+    it(`through tf.grad: ${key}, kernel ${c.kernel.join('x')} -> ${c.outChannels}`, async () => {
+      // a random upstream gradient, so that every output position weighs differently
+      const outShape = tf.backend_util.computeConv2DInfo(c.x, filterShape, c.strides, 1, c.pad).outShape;
+      const gv = values(size(outShape), `dy ${key}`);
+      await compare(() => {
+        const g = t4(gv, outShape);
+        const grads = tf.grads((x, w) => tf.sum(tf.mul(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides, c.pad), g)));
+        return grads([t4(xv, c.x), t4(wv, filterShape)]);
+      });
+    });
+
+    it(`raw kernels: ${key}`, async () => {
+      const outShape = tf.backend_util.computeConv2DInfo(c.x, filterShape, c.strides, 1, c.pad).outShape;
+      const gv = values(size(outShape), `raw dy ${key}`);
+      await compare(() => {
+        const dy = t4(gv, outShape);
+        const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC' };
+        return [
+          tf.engine().runKernel(tf.Conv2DBackpropFilter, { x: t4(xv, c.x), dy }, { ...attrs, filterShape }) as tf.Tensor,
+          tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter: t4(wv, filterShape) }, { ...attrs, inputShape: c.x }) as tf.Tensor,
+        ];
+      });
+    });
+  }
+});
+
+interface PoolCase {
+  x: [number, number, number, number];
+  size: number;
+  strides: number;
+  pad: 'same' | 'valid';
+}
+
+const POOL_CASES: PoolCase[] = [
+  // the book's two layers
+  { x: [32, 28, 28, 32], size: 2, strides: 2, pad: 'valid' },
+  { x: [32, 14, 14, 64], size: 2, strides: 2, pad: 'valid' },
+  { x: [1, 6, 6, 64], size: 2, strides: 2, pad: 'same' },
+  // odd sizes: 'valid' drops the last row and column, 'same' pads them
+  { x: [1, 7, 7, 3], size: 2, strides: 2, pad: 'valid' },
+  { x: [2, 7, 5, 3], size: 2, strides: 2, pad: 'same' },
+  { x: [32, 7, 7, 1], size: 2, strides: 2, pad: 'same' },
+  // overlapping windows: gradients add up where windows share an element
+  { x: [2, 9, 9, 1], size: 3, strides: 1, pad: 'same' },
+  { x: [2, 8, 8, 32], size: 3, strides: 2, pad: 'valid' },
+  { x: [1, 9, 9, 3], size: 2, strides: 1, pad: 'valid' },
+];
+
+describe('maxPool gradient matches cpu, ties included', () => {
+  for (const c of POOL_CASES) {
+    for (const kind of ['ties', 'normal'] as const) {
+      it(`through tf.grad: ${label(c)}, window ${c.size}, ${kind} values`, async () => {
+        const key = `${label(c)} ${c.size} ${kind}`;
+        const xv = values(size(c.x), `x ${key}`, kind);
+        const outShape = tf.backend_util.computePool2DInfo(c.x, c.size, c.strides, 1, c.pad).outShape;
+        const gv = values(size(outShape), `dy ${key}`);
+        await compare(() => {
+          const g = t4(gv, outShape);
+          const grad = tf.grad((x) => tf.sum(tf.mul(tf.maxPool(x as tf.Tensor4D, c.size, c.strides, c.pad), g)));
+          return grad(t4(xv, c.x));
+        });
+      });
+    }
+  }
+
+  it('gives a tied window ONE gradient, at its first element in row-major order, as cpu does', async () => {
+    // three 2x2 windows side by side: all zero (a dead relu); 5 three times; NaN, then 3 twice
+    const x = new Float32Array([
+      0, 0, 1, 5, NaN, 2,
+      0, 0, 5, 5, 3, 3,
+    ]);
+    const poolGrad = () =>
+      tf.engine().runKernel(
+        tf.MaxPoolGrad,
+        { dy: tf.tensor4d([10, 20, 30], [1, 1, 3, 1]), input: t4(x, [1, 2, 6, 1]), output: tf.zeros([1, 1, 3, 1]) },
+        { filterSize: 2, strides: 2, pad: 'valid' },
+      ) as tf.Tensor;
+    const [cpu] = await on('cpu', poolGrad);
+    const [wasm] = await on('wasm', poolGrad);
+    const expected = new Array(12).fill(0);
+    expected[0] = 10; // row 0, col 0
+    expected[3] = 20; // row 0, col 3: the first 5
+    expected[10] = 30; // row 1, col 4: NaN never wins, the first 3 does
+    expect(Array.from(cpu)).toEqual(expected);
+    expect(Array.from(wasm)).toEqual(expected);
+  });
+
+  it('raw kernel with -Infinity and NaN windows matches cpu', async () => {
+    const shape: [number, number, number, number] = [2, 6, 5, 3];
+    const xv = values(size(shape), 'inf', 'ties');
+    for (let i = 0; i < xv.length; i += 7) xv[i] = Number.NEGATIVE_INFINITY;
+    for (let i = 3; i < xv.length; i += 11) xv[i] = NaN;
+    for (const [filterSize, strides, pad] of [[2, 2, 'valid'], [3, 1, 'same'], [2, 2, 'same']] as const) {
+      const outShape = tf.backend_util.computePool2DInfo(shape, filterSize, strides, 1, pad).outShape;
+      const gv = values(size(outShape), `inf dy ${filterSize}`);
+      await compare(() =>
+        tf.engine().runKernel(
+          tf.MaxPoolGrad,
+          { dy: t4(gv, outShape), input: t4(xv, shape), output: tf.zeros(outShape) },
+          { filterSize, strides, pad },
+        ) as tf.Tensor,
+      );
+    }
+  });
+});
+
+describe('matMul with transposed operands matches cpu', () => {
+  const cases: [number[], number[], boolean, boolean][] = [
+    [[32, 3136], [32, 100], true, false], // the dense layer's dW
+    [[32, 100], [3136, 100], false, true], // the dense layer's dx
+    [[7, 5], [3, 7], true, true],
+    [[1, 6, 4], [1, 6, 3], true, false], // rank 3, one batch
+    [[4, 6, 5], [4, 3, 6], true, true], // batched: the backend's own kernel
+    [[9, 25], [25, 4], false, false],
+  ];
+  for (const [sa, sb, ta, tb] of cases) {
+    it(`${sa.join('x')} x ${sb.join('x')}, transposeA ${ta}, transposeB ${tb}`, async () => {
+      const av = values(size(sa), `a ${sa} ${sb}`);
+      const bv = values(size(sb), `b ${sa} ${sb}`);
+      await compare(() => {
+        const a: tf.Tensor = tf.tensor(av, sa);
+        const b: tf.Tensor = tf.tensor(bv, sb);
+        return tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, ta, tb);
+      });
+    });
+  }
+});
+
+describe("the book's model on wasm", () => {
+  let images: Float32Array;
+  let labels: Int32Array;
+  beforeAll(async () => {
+    const { test } = await loadFashionMnist(DEBIAN_DIR);
+    const indices = Array.from({ length: 64 }, (_, i) => i * 97);
+    images = gatherImages(test.images, indices);
+    labels = gatherLabels(test.labels, indices);
+  });
+
+  it('computes the same gradients as cpu for a batch of real images', async () => {
+    const n = 8;
+    const grads = () => {
+      const model = buildModel(7);
+      const x = tf.tensor4d(images.subarray(0, n * 784), [n, 28, 28, 1]);
+      const y = tf.oneHot(tf.tensor1d(labels.subarray(0, n), 'int32'), 10);
+      const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+      const loss = () => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: false }) as tf.Tensor) as tf.Scalar;
+      const { grads: g } = tf.variableGrads(loss, vars);
+      const out = vars.map((v) => g[v.name]);
+      model.dispose();
+      return out;
+    };
+    const ref = await on('cpu', grads);
+    const got = await on('wasm', grads);
+    expect(got.map((g) => g.length)).toEqual([288, 32, 18432, 64, 313600, 100, 1000, 10]);
+    for (let i = 0; i < ref.length; i++) expect(relError(got[i], ref[i])).toBeLessThanOrEqual(TOLERANCE);
+  });
+
+  it('trains with trainBatch: the loss on a small batch goes down, step after step', async () => {
+    await tf.setBackend('wasm');
+    const model = buildModel(1);
+    const optimizer = tf.train.adam();
+    const x = tf.tensor4d(images, [64, 28, 28, 1]);
+    const y = tf.tensor1d(labels, 'int32');
+    const losses: number[] = [];
+    let tensorsAfterWarmup = 0;
+    let dataIdsAfterWarmup = 0;
+    for (let step = 0; step < 30; step++) {
+      const { loss, correct } = trainBatch(model, optimizer, x, y, step);
+      losses.push(loss.dataSync()[0]);
+      tf.dispose([loss, correct]);
+      if (step === 2) {
+        tensorsAfterWarmup = tf.memory().numTensors;
+        dataIdsAfterWarmup = tf.engine().backend.numDataIds();
+      }
+    }
+    // nothing piles up per step, neither tensors nor wasm heap buffers
+    expect(tf.memory().numTensors).toBe(tensorsAfterWarmup);
+    expect(tf.engine().backend.numDataIds()).toBe(dataIdsAfterWarmup);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(losses[0]).toBeGreaterThan(1.5); // about ln 10 untrained
+    // memorizing 64 images: every block of 5 steps ends lower than the one before
+    for (let i = 5; i < 30; i += 5) expect(Math.min(...losses.slice(i, i + 5))).toBeLessThan(Math.min(...losses.slice(i - 5, i)));
+    expect(losses[29]).toBeLessThan(losses[0] * 0.5);
+    tf.dispose([x, y]);
+    model.dispose();
+    optimizer.dispose();
+  });
+
+  it('trains data-parallel in worker threads exactly like its replicas stepped one after another', async () => {
+    await tf.setBackend('wasm');
+    const batch = 15; // uneven shards: 8 and 7
+    const trainer = await DataParallelTrainer.create(2, batch, 5);
+    const layout = sharedLayout(2, batch);
+    const replicas = [new Replica(layout, 0, 5), new Replica(layout, 1, 5)];
+    const losses: number[] = [];
+    try {
+      for (let step = 0; step < 4; step++) {
+        const xs = images.subarray(step * batch * 784, (step + 1) * batch * 784);
+        const ys = labels.subarray(step * batch, (step + 1) * batch);
+        const { loss, correct } = trainer.step(xs, ys, 100 + step);
+        losses.push(loss);
+        expect(correct).toBeGreaterThanOrEqual(0);
+        expect(correct).toBeLessThanOrEqual(batch);
+        writeBatch(layout, xs, ys, 100 + step);
+        for (const r of replicas) r.shardGradients();
+        for (const r of replicas) r.applyAverage();
+      }
+      const weights = (m: tf.LayersModel) => m.getWeights().map((w) => Array.from(w.dataSync()));
+      const threaded = weights(trainer.model);
+      expect(threaded.map((w) => w.length)).toEqual([288, 32, 18432, 64, 313600, 100, 1000, 10]);
+      // the replicas stay bit-identical, and threads change nothing
+      expect(weights(replicas[1].model)).toEqual(weights(replicas[0].model));
+      expect(threaded).toEqual(weights(replicas[0].model));
+      // and it did train: the weights moved from their initial values
+      const initial = buildModel(5);
+      expect(threaded[0]).not.toEqual(weights(initial)[0]);
+      initial.dispose();
+      expect(losses.every((l) => Number.isFinite(l) && l > 0)).toBe(true);
+    } finally {
+      await trainer.dispose();
+      for (const r of replicas) {
+        r.model.dispose();
+        r.optimizer.dispose();
+      }
+    }
+  });
+});
+
+describe('npm run bench', () => {
+  it('trains and predicts on wasm, single and data-parallel, and ends with one JSON line', () => {
+    const r = runCli('pipeline/bench.ts', ['--backends', 'wasm', '--workers', '1,2', '--samples', '64', '--batch-size', '16', '--json']);
+    expect(r.stderr).not.toMatch(/failed/);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    const out = JSON.parse(lines.at(-1) ?? '') as {
+      train: { backend: string; workers: number; batch_size: number; samples: number; samples_per_s: number }[];
+      predict: { backend: string; samples_per_s: number }[];
+      data: string;
+      load_average: { before: number[]; after: number[] };
+    };
+    expect(out.train.map((t) => [t.backend, t.workers, t.batch_size, t.samples])).toEqual([
+      ['wasm', 1, 16, 64],
+      ['wasm', 2, 16, 64],
+    ]);
+    for (const t of out.train) expect(t.samples_per_s).toBeGreaterThan(0);
+    expect(out.predict.map((p) => p.backend)).toEqual(['wasm']);
+    expect(out.predict[0].samples_per_s).toBeGreaterThan(0);
+    // the run cache or Debian's copy, whichever it found first: real images, not random data
+    expect(out.data).toMatch(/^Fashion-MNIST training images from \//);
+    expect(out.load_average.before).toHaveLength(3);
+    // the table comes first, for people
+    expect(r.stdout).toMatch(/backend\s+workers\s+batch\s+train samples\/s/);
+    expect(r.stdout).toMatch(/\nwasm\s+2\s+16\s+\d+\.\d/);
+  });
+
+  it('rejects unknown or senseless options with exit 2', () => {
+    for (const [args, message] of [
+      [['--bogus'], "Unknown option '--bogus'"],
+      [['--backends', 'wasm,gpu'], "unknown backend 'gpu'"],
+      [['--samples', '0'], '--samples must be a whole number of at least 1'],
+      [['--workers', '64'], '--workers 64 is more than the batch size 32'],
+    ] as const) {
+      const r = runCli('pipeline/bench.ts', [...args]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr).toContain('Usage: npm run bench');
+    }
+  });
+});
