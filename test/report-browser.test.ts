@@ -5,7 +5,6 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFigureSvgs } from '../pipeline/report-html.js';
@@ -13,28 +12,15 @@ import type { FigureIndex } from '../pipeline/schema.js';
 import { readJson, RunStore } from '../pipeline/store.js';
 import { figuresStep } from '../steps/figures.js';
 import { buildReportContext, loadReportInputs, renderReport, reportStep } from '../steps/report.js';
-import { parseSvgs, viewPage, type PageView } from './helpers/browser-check.js';
+import { expectWholePage, parseSvgs, viewPage, type PageView } from './helpers/browser-check.js';
 import { makeReportRun, manifest, stepContext, type ReportRun } from './helpers/report-run.js';
 
 const SECTIONS = ['weights', 'functional-api', 'feature-maps', 'training', 'evaluation', 'run'];
 const HOSTILE_ID = '<script>window.pwned = 1</script>';
 const HOSTILE_ATTR = '"><img src=x onerror="window.pwned = 2">';
 
-/** Everything a reader needs: no errors, nothing fetched, every section and figure there and on screen. */
 function expectWholeReport(view: PageView, htmlPath: string, figures: FigureIndex): void {
-  expect(view.errors).toEqual([]);
-  expect(view.requests.filter((u) => !u.startsWith('data:'))).toEqual([pathToFileURL(htmlPath).href]);
-  expect(view.sections).toEqual(SECTIONS);
-  expect(view.figures.map((f) => f.name)).toEqual(figures.figures.map((f) => f.name));
-  for (const f of view.figures) {
-    expect({ name: f.name, visible: f.visible, fits: f.fits }).toEqual({ name: f.name, visible: true, fits: true });
-    expect(f.width).toBeGreaterThan(100);
-    expect(f.height).toBeGreaterThan(50);
-  }
-  // Nothing pushes the page sideways: wide tables scroll inside their own box.
-  expect(view.overflowX).toBeLessThanOrEqual(0);
-  expect(view.scripts).toBe(0);
-  expect(view.injected).toBe(0);
+  expectWholePage(view, htmlPath, SECTIONS, figures.figures.map((f) => f.name));
 }
 
 async function pngSize(path: string): Promise<[number, number]> {

@@ -62,7 +62,7 @@ function kernelFigures(a: LoadedRun, b: LoadedRun, c: Comparison, labels: [strin
         layer: m.layer,
         title: `${m.layer}: A's ${cout} kernels above B's matched kernels, ${sim}`,
         spec: kernelPairsSpec(inputChannelSlice(ka, 0, labels[0]), inputChannelSlice(kb, 0, labels[1]), m.similarity, rows, {
-          title: `${m.layer} kernels (${kh} × ${kw}), matched pairs with their cosine similarity`,
+          title: `${m.layer} kernels (${kh} × ${kw}): matched pairs, cosine similarity`,
           cols: 16,
           domain: KERNEL_DOMAIN,
         }),
@@ -77,7 +77,7 @@ function kernelFigures(a: LoadedRun, b: LoadedRun, c: Comparison, labels: [strin
       layer: m.layer,
       title: `${m.layer}: per filter, the mean over its ${cin} input channels, A above B's matched filter, ${sim}`,
       spec: kernelPairsSpec(pa, pb, m.similarity, rows, {
-        title: `${m.layer} kernels, mean over the ${cin} input channels, matched pairs with their cosine similarity`,
+        title: `${m.layer} kernels (mean over ${cin} inputs): matched pairs, cosine similarity`,
         cols: 16,
         domain: [-limit, limit],
       }),

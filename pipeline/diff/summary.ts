@@ -16,9 +16,9 @@ export interface SummaryJson {
   };
   rules: string[];
   failed: string[];
-  /** figure title -> path of its PNG */
+  /** figure title -> its PNG, relative to the diff folder */
   figures: Record<string, string>;
-  /** path of diff.html */
+  /** the page, relative to the diff folder */
   html: string;
 }
 
@@ -44,11 +44,13 @@ const fmt = (v: number) => (Number.isInteger(v) ? String(v) : Math.abs(v) >= 100
 const signed = (v: number) => (v > 0 ? `+${fmt(v)}` : v === 0 ? '0' : fmt(v));
 /** Markdown table cells must not break the table or inject markup. */
 const cell = (s: string) => s.replace(/[|<>`\\\n]/g, (ch) => (ch === '\n' ? ' ' : `\\${ch}`));
+/** A code span (outside tables): backslash escapes do not apply inside one, so drop what would end it. */
+const code = (s: string) => `\`${s.replace(/[`\n]/g, ' ')}\``;
 
 export function summaryMarkdown(c: Comparison, rules: Rule[], failed: Rule[], figures: Record<string, string>, html: string): string {
-  const lines = [`### cnn-lens diff: A \`${cell(c.a)}\` → B \`${cell(c.b)}\``, ''];
-  if (failed.length > 0) lines.push(`**Failed rules:** ${failed.map((r) => `\`${cell(r.text)}\``).join(', ')}`, '');
-  else if (rules.length > 0) lines.push(`**Rules passed:** ${rules.map((r) => `\`${cell(r.text)}\``).join(', ')}`, '');
+  const lines = [`### cnn-lens diff: A ${code(c.a)} → B ${code(c.b)}`, ''];
+  if (failed.length > 0) lines.push(`**Failed rules:** ${failed.map((r) => code(r.text)).join(', ')}`, '');
+  else if (rules.length > 0) lines.push(`**Rules passed:** ${rules.map((r) => code(r.text)).join(', ')}`, '');
   lines.push('| metric | A | B | Δ (B − A) |', '| --- | ---: | ---: | ---: |');
   for (const k of KEY_METRICS) {
     const m = c.metrics[k];
@@ -68,10 +70,10 @@ export function summaryMarkdown(c: Comparison, rules: Rule[], failed: Rule[], fi
   if (c.params.length > 0) {
     lines.push('', `**Params changed:** ${c.params.map((p) => `${cell(p.name)} ${cell(JSON.stringify(p.a))} → ${cell(JSON.stringify(p.b))}`).join('; ')}`);
   }
-  lines.push('', `**Report:** \`${cell(html)}\``);
+  lines.push('', `**Report:** ${code(html)}`);
   const figs = Object.entries(figures);
   if (figs.length > 0) {
-    lines.push('', '**Figures (PNG):**', ...figs.map(([title, path]) => `- ${cell(title)}: \`${cell(path)}\``));
+    lines.push('', '**Figures (PNG):**', ...figs.map(([title, path]) => `- ${cell(title)}: ${code(path)}`));
   }
   return `${lines.join('\n')}\n`;
 }

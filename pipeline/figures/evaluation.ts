@@ -124,7 +124,7 @@ export function confusionDeltaSpec(delta: number[][], classNames: readonly strin
   const order = [...classNames];
   return {
     $schema: SCHEMA,
-    title: `Test confusion matrix: ${labels[1]} minus ${labels[0]} (rows: true class, columns: predicted)`,
+    title: `Test confusion matrix, ${labels[1]} minus ${labels[0]}`,
     config: CONFIG,
     width: 360,
     height: 360,

@@ -93,7 +93,14 @@ export function learningCurvesOverlaySpec(runs: CurveRun[]): TopLevelSpec {
           x: { field: 'epoch', type: 'quantitative' as const, title: 'epoch', axis: { tickMinStep: 1, format: 'd' } },
           y: { field: 'value', type: 'quantitative' as const, title: metric, scale: { zero: false } },
           color,
-          strokeDash: { field: 'split', type: 'nominal' as const, title: null, scale: { domain: ['train', 'validation'], range: [[1, 0], [5, 3]] } },
+          strokeDash: {
+            field: 'split',
+            type: 'nominal' as const,
+            title: null,
+            scale: { domain: ['train', 'validation'], range: [[1, 0], [5, 3]] },
+            // A line in the legend, so the dash shows (the default symbol is the point).
+            legend: { symbolType: 'stroke', symbolStrokeWidth: 2, symbolSize: 300, encode: { symbols: { update: { stroke: { value: '#555' } } } } },
+          },
           detail: { field: 'split', type: 'nominal' as const },
         },
       },
@@ -106,7 +113,7 @@ export function learningCurvesOverlaySpec(runs: CurveRun[]): TopLevelSpec {
   });
   return {
     $schema: SCHEMA,
-    title: `Learning curves of ${runs.map((r) => r.label).join(' and ')} (dotted: each run's best epoch)`,
+    title: `Learning curves, ${runs.map((r) => r.label).join(' vs ')}`,
     config: CONFIG,
     hconcat: [panel('loss'), panel('accuracy')],
   };

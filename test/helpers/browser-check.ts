@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
+import { expect } from 'vitest';
 
 export const CHROMIUM = '/usr/bin/chromium';
 const ARGS = [
@@ -97,6 +98,26 @@ export async function viewPage(htmlPath: string, widths: { width: number; screen
     await context.close();
     await rm(profile, { recursive: true, force: true });
   }
+}
+
+/**
+ * Everything a reader needs: no errors, nothing fetched but the page itself, these sections and
+ * figures (in page order), every figure displayed and within the width, nothing pushing the page
+ * sideways (wide tables scroll inside their own box), no script and nothing injected.
+ */
+export function expectWholePage(view: PageView, htmlPath: string, sections: string[], figures: string[]): void {
+  expect(view.errors).toEqual([]);
+  expect(view.requests.filter((u) => !u.startsWith('data:'))).toEqual([pathToFileURL(htmlPath).href]);
+  expect(view.sections).toEqual(sections);
+  expect(view.figures.map((f) => f.name)).toEqual(figures);
+  for (const f of view.figures) {
+    expect({ name: f.name, visible: f.visible, fits: f.fits }).toEqual({ name: f.name, visible: true, fits: true });
+    expect(f.width).toBeGreaterThan(100);
+    expect(f.height).toBeGreaterThan(50);
+  }
+  expect(view.overflowX).toBeLessThanOrEqual(0);
+  expect(view.scripts).toBe(0);
+  expect(view.injected).toBe(0);
 }
 
 /** Parses each SVG with the browser's XML parser; returns, per SVG, the parser's error text or null. */

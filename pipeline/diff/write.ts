@@ -1,0 +1,94 @@
+/**
+ * Writes a diff's folder: figures, diff.html, diff.json, summary.md and summary.json, all built in
+ * a staging folder beside the target and swapped in whole at the end, so a diff that fails half
+ * way leaves the previous folder (or none), never a mix.
+ */
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { BadInputError } from '../errors.js';
+import { writeFigure } from '../figures/write-figure.js';
+import type { Lang } from '../params.js';
+import { createPageRenderer } from '../report-html.js';
+import { CLASS_NAMES, type FigureEntry } from '../schema.js';
+import { swapDir, writeFileSafe, writeJson } from '../store.js';
+import type { Comparison } from './compare.js';
+import { buildDiffFigures, type DiffFigureKind } from './figures.js';
+import type { LoadedRun } from './load-run.js';
+import { buildDiffContext } from './page.js';
+import type { Rule } from './rules.js';
+import { summaryJson, summaryMarkdown, type SummaryJson } from './summary.js';
+
+export const DIFF_FILES = { html: 'diff.html', context: 'diff.json', summaryMd: 'summary.md', summaryJson: 'summary.json' } as const;
+
+/** Figures whose PNGs summary.md names (the rest are in the folder and the page). */
+const MAIN_FIGURES: DiffFigureKind[] = ['learning-curves', 'kernel-pairs', 'per-class-delta', 'confusion-delta'];
+
+export interface DiffJob {
+  out: string;
+  a: LoadedRun;
+  b: LoadedRun;
+  comparison: Comparison;
+  rules: Rule[];
+  failed: Rule[];
+  lang: Lang;
+}
+
+/**
+ * The output folder is replaced whole: refuse one that holds anything but an earlier diff, so a
+ * mistyped --out (".", a run folder, a home directory) is never wiped.
+ */
+export async function checkOutDir(out: string): Promise<void> {
+  const s = await stat(out).catch(() => null);
+  if (!s) return;
+  if (!s.isDirectory()) throw new BadInputError(`--out ${out} is a file: give a folder for the diff (it is replaced whole)`);
+  const entries = await readdir(out);
+  if (entries.length > 0 && !entries.includes(DIFF_FILES.summaryJson)) {
+    throw new BadInputError(`--out ${out} holds other files and no earlier diff (${DIFF_FILES.summaryJson}): the diff replaces its folder whole, so give a new or empty folder`);
+  }
+}
+
+/** Paths as a reader can use them: relative to the working directory when below it. */
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+}
+
+export async function writeDiff(job: DiffJob): Promise<SummaryJson> {
+  const out = resolve(job.out);
+  await checkOutDir(out);
+  const staging = join(dirname(out), `.${basename(out)}.staging-${process.pid}`);
+  await rm(staging, { recursive: true, force: true });
+  try {
+    const classNames = CLASS_NAMES[job.lang];
+    const figures: FigureEntry<DiffFigureKind>[] = [];
+    const svgs = new Map<string, string>();
+    // One at a time: vega numbers SVG ids with module-level counters.
+    for (const fig of buildDiffFigures(job.a, job.b, job.comparison, classNames)) {
+      figures.push(await writeFigure(staging, fig));
+      svgs.set(fig.name, await readFile(join(staging, `${fig.name}.svg`), 'utf8'));
+    }
+    const context = buildDiffContext({ ...job, figures });
+    const html = await (await createPageRenderer()).render('diff', context, svgs);
+
+    const main = figures.filter((f) => MAIN_FIGURES.includes(f.kind));
+    // summary.json names files inside the diff folder (it travels whole, e.g. as a CI artifact);
+    // summary.md, for people, gives paths they can open from where they ran the command.
+    const summary = summaryJson(job.comparison, job.rules, job.failed, Object.fromEntries(main.map((f) => [f.title, `${f.name}.png`])), DIFF_FILES.html);
+    const markdown = summaryMarkdown(
+      job.comparison,
+      job.rules,
+      job.failed,
+      Object.fromEntries(main.map((f) => [f.title, shown(join(out, `${f.name}.png`))])),
+      shown(join(out, DIFF_FILES.html)),
+    );
+    await writeFileSafe(join(staging, DIFF_FILES.html), html);
+    await writeJson(join(staging, DIFF_FILES.context), context);
+    await writeJson(join(staging, DIFF_FILES.summaryJson), summary);
+    await writeFileSafe(join(staging, DIFF_FILES.summaryMd), markdown);
+    await swapDir(staging, out);
+    return summary;
+  } catch (err) {
+    await rm(staging, { recursive: true, force: true });
+    throw err;
+  }
+}

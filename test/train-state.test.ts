@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildModel } from '../pipeline/model.js';
+import type { HistoryRow } from '../pipeline/schema.js';
+import { initTf, tf } from '../pipeline/tf.js';
+import { trainBatch } from '../pipeline/trainer.js';
+import { resumeEpoch, saveEpoch } from '../steps/train/state.js';
+import { tempDir } from './helpers.js';
+
+const row = (epoch: number): HistoryRow => ({ epoch, loss: 1 / epoch, accuracy: 0.5, val_loss: 1 / epoch, val_accuracy: 0.5, seconds: 1, samples_per_s: 1 });
+
+function batch(seed: number) {
+  const x = tf.randomUniform([8, 28, 28, 1], 0, 1, 'float32', seed) as tf.Tensor4D;
+  const y = tf.tensor1d(Array.from({ length: 8 }, (_, i) => (i + seed) % 10), 'int32');
+  return { x, y };
+}
+
+function step(model: tf.LayersModel, opt: tf.Optimizer, seed: number) {
+  const { x, y } = batch(seed);
+  const r = trainBatch(model, opt, x, y, seed);
+  tf.dispose([x, y, r.loss, r.correct]);
+}
+
+/** A digest of every weight's exact bits (toEqual on 333k-element arrays makes failure diffs unusably slow). */
+const bits = (model: tf.LayersModel) =>
+  model.getWeights().map((w) => createHash('sha256').update(new Uint8Array(w.dataSync().buffer)).digest('hex'));
+
+describe('per-epoch training state', () => {
+  beforeAll(async () => {
+    await initTf('wasm');
+  });
+
+  it('resumes weights and the whole Adam state bit for bit', async () => {
+    const root = tempDir();
+    const model = buildModel(3);
+    const opt = tf.train.adam();
+    step(model, opt, 1);
+    await saveEpoch(root, 'key', [row(1)], [], model, opt);
+    step(model, opt, 2);
+    await saveEpoch(root, 'key', [row(1), row(2)], [1], model, opt);
+
+    const model2 = buildModel(99);
+    const opt2 = tf.train.adam();
+    const warnings: string[] = [];
+    const resumed = await resumeEpoch(root, 'key', model2, opt2, (m) => warnings.push(m));
+    expect(warnings).toEqual([]);
+    expect(resumed?.rows.map((r) => r.epoch)).toEqual([1, 2]);
+    expect(bits(model2)).toEqual(bits(model));
+    // The next step from the resumed state equals the next step of the uninterrupted one.
+    step(model, opt, 3);
+    step(model2, opt2, 3);
+    expect(bits(model2)).toEqual(bits(model));
+  });
+
+  it('falls back to the previous kept epoch when the newest is damaged, and starts clean for another key', async () => {
+    const root = tempDir();
+    const model = buildModel(4);
+    const opt = tf.train.adam();
+    step(model, opt, 1);
+    await saveEpoch(root, 'key', [row(1)], [], model, opt);
+    const epoch1 = bits(model);
+    step(model, opt, 2);
+    await saveEpoch(root, 'key', [row(1), row(2)], [1], model, opt);
+    const bin = join(root, 'epoch-0002', 'tensors.bin');
+    writeFileSync(bin, readFileSync(bin).subarray(0, 1000));
+
+    const warnings: string[] = [];
+    const model2 = buildModel(4);
+    const resumed = await resumeEpoch(root, 'key', model2, tf.train.adam(), (m) => warnings.push(m));
+    expect(resumed?.rows.map((r) => r.epoch)).toEqual([1]);
+    expect(bits(model2)).toEqual(epoch1);
+    expect(warnings.join('\n')).toMatch(/saved epoch 2 .* does not load \(.*tensors\.bin does not match its recorded SHA-256/);
+    expect(warnings.join('\n')).toMatch(/resumed from epoch 1/);
+
+    const other: string[] = [];
+    expect(await resumeEpoch(root, 'other-key', buildModel(4), tf.train.adam(), (m) => other.push(m))).toBeNull();
+    expect(other.join('\n')).toMatch(/come from other parameters or data: starting clean/);
+  });
+
+  it('keeps only the newest, the previous and the named epochs on disk', async () => {
+    const root = tempDir();
+    const model = buildModel(5);
+    const opt = tf.train.adam();
+    const rows: HistoryRow[] = [];
+    for (let e = 1; e <= 5; e++) {
+      step(model, opt, e);
+      rows.push(row(e));
+      await saveEpoch(root, 'key', rows, [e - 1, 2].filter((k) => k >= 1), model, opt);
+    }
+    const { readdirSync } = await import('node:fs');
+    expect(readdirSync(root).sort()).toEqual(['epoch-0002', 'epoch-0004', 'epoch-0005', 'latest.json']);
+    expect(JSON.parse(readFileSync(join(root, 'latest.json'), 'utf8'))).toEqual({ key: 'key', epoch: 5, kept: [5, 4, 2] });
+  });
+});
