@@ -1,5 +1,5 @@
 /** Shared test plumbing: temp folders and the real CLI as a child process. */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,3 +41,13 @@ export function startCli(script: string, args: string[], env: NodeJS.ProcessEnv 
   const done = new Promise<CliResult>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
   return { child, done, output: () => stdout + stderr };
 }
+
+/** numpy is there to check our .npy files and statistics against (tests that need it skip without it). */
+export const hasNumpy = (() => {
+  try {
+    execFileSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();

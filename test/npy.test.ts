@@ -2,18 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hasNumpy } from './helpers.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BadInputError } from '../pipeline/errors.js';
 import { encodeNpy, parseNpy, readNpy, writeNpy } from '../pipeline/npy.js';
 
-const hasNumpy = (() => {
-  try {
-    execFileSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 function python(code: string, ...args: string[]): string {
   return execFileSync('python3', ['-c', code, ...args], { encoding: 'utf8' });

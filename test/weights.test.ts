@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hasNumpy } from './helpers.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BadInputError } from '../pipeline/errors.js';
 import { consoleLogger } from '../pipeline/log.js';
@@ -29,14 +30,6 @@ const LAYERS: Record<string, { kernel: number[]; bias: number[] }> = {
 const KINDS = ['trained', 'untrained'] as const;
 const TENSORS = ['kernel', 'bias'] as const;
 
-const hasNumpy = (() => {
-  try {
-    execFileSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 /** The values of a model's `layer/tensor` weight, read straight from tfjs. */
 function weightOf(model: tf.LayersModel, layer: string, tensor: string): Float32Array {
