@@ -1,6 +1,5 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import lockfile from 'proper-lockfile';
 import { DATASET_FILES, gzName, type DatasetFile } from './dataset.js';
 import {
   cacheEntry,
@@ -11,6 +10,7 @@ import {
   writeCacheManifest,
   type CacheManifest,
 } from './download-cache.js';
+import { describeOwner, LockHeldError, lockWithOwner } from './lock.js';
 import type { Logger } from './log.js';
 import { SourceError, type Source } from './sources/source.js';
 
@@ -51,23 +51,23 @@ class Failures {
   }
 }
 
-/** One writer at a time fills the shared cache; another pipeline waits for it (up to ~10 minutes). */
+/**
+ * One writer at a time fills the shared cache; another pipeline waits for it (up to ~10 minutes).
+ * The lock of a pipeline that was killed is taken over at once (lockWithOwner), not waited out.
+ */
 async function lockCache(dir: string, log: Logger): Promise<() => Promise<void>> {
-  const options = {
-    lockfilePath: join(dir, '.lock'),
-    stale: 30_000,
-    onCompromised: (err: Error) => log.warn(`dataset cache lock lost: ${err.message}`),
-  };
-  try {
-    return await lockfile.lock(dir, options);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
-  }
-  log.info(`waiting for another pipeline that is filling ${dir}`);
-  try {
-    return await lockfile.lock(dir, { ...options, retries: { retries: 300, factor: 1, minTimeout: 2_000 } });
-  } catch (err) {
-    throw new Error(`the dataset cache ${dir} stayed locked by another pipeline (${(err as Error).message}); try again when it is done`);
+  const options = { stale: 30_000, onCompromised: (err: Error) => log.warn(`dataset cache lock lost: ${err.message}`) };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await lockWithOwner(dir, options);
+    } catch (err) {
+      if (!(err instanceof LockHeldError)) throw err;
+      if (attempt === 300) {
+        throw new Error(`the dataset cache ${dir} stayed locked by ${describeOwner(err.owner)}; try again when it is done, or delete ${err.lockPath} if no such process exists`);
+      }
+      if (attempt === 0) log.info(`waiting for another pipeline that is filling ${dir}`);
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+    }
   }
 }
 

@@ -22,6 +22,19 @@ export function exitCodeOf(err: unknown): number {
   return err instanceof BadInputError ? 2 : 1;
 }
 
+/** What the file system errors that stop a run mean, and what to do about them. */
+const STORAGE: Record<string, [verb: string, meaning: string, fix: string]> = {
+  ENOSPC: ['write', 'no space left on the device', 'free space there or pass --artifacts <a folder on a larger disk>, then run the same command again (finished steps and epochs are kept)'],
+  EDQUOT: ['write', 'disk quota exceeded', 'free space there or pass --artifacts <a folder on a larger disk>, then run the same command again (finished steps and epochs are kept)'],
+  EROFS: ['write', 'read-only file system', 'pass --artifacts <a writable folder>, or remount it read-write'],
+  EACCES: ['access', 'permission denied', 'pass --artifacts <a folder you can write>, or give this user write access to it'],
+  EPERM: ['access', 'operation not permitted', 'pass --artifacts <a folder you can write>, or give this user write access to it'],
+};
+
+/** One line for any error; a file system error says which path, what its code means, and the fix. */
 export function messageOf(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const storage = e && typeof e.code === 'string' ? STORAGE[e.code] : undefined;
+  if (storage && e.path) return `cannot ${storage[0]} ${e.path}: ${storage[1]} (${e.code}); ${storage[2]}`;
   return err instanceof Error ? err.message : String(err);
 }

@@ -1,6 +1,8 @@
 import { rm } from 'node:fs/promises';
+import { removeStaleTemps } from './atomic-file.js';
 import { BadInputError, messageOf } from './errors.js';
 import { digestPaths, sha256, stableStringify } from './hash.js';
+import { faultPoint } from './fault.js';
 import { lockRun } from './lock.js';
 import type { Logger } from './log.js';
 import { gitCommit, packageVersions, readManifest, writeManifest, type RunManifest } from './manifest.js';
@@ -65,6 +67,9 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     const backend = resolveBackend(params.backend);
     log.info(`run ${store.runId} in ${store.runDir}`);
     log.info(`backend: ${backend.name} (${backend.reason})`);
+    // Half-written temporary files of a killed run (never read: outputs are renamed into place).
+    const stale = (await removeStaleTemps(store.runDir)) + (await removeStaleTemps(store.dataDir));
+    if (stale > 0) log.info(`removed ${stale} temporary file(s) left by a killed run`);
     const now = new Date().toISOString();
     const previous = await readManifest(store.runJson);
     const manifest: RunManifest = {
@@ -111,6 +116,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
         if (staged) await rm(staging, { recursive: true, force: true });
         const ctx = { params, store: staged ? store.withStaging(step.name, staging) : store, log, backend: backend.name, fingerprint: fp, force: opts.force };
         await step.run(ctx);
+        faultPoint(`step-done:${step.name}`);
         if (staged) await swapDir(staging, final);
       } catch (err) {
         if (staged) await rm(staging, { recursive: true, force: true });
@@ -121,7 +127,9 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
           seconds: (Date.now() - started.getTime()) / 1000,
           error: messageOf(err),
         };
-        await writeManifest(store.runJson, manifest);
+        // When run.json cannot be written either (a full disk), the step's error is the one to
+        // report; run.json keeps 'running' for the step, which the next run redoes all the same.
+        await writeManifest(store.runJson, manifest).catch(() => undefined);
         if (err instanceof BadInputError) throw err;
         throw new StepFailedError(step.name, err);
       }

@@ -1,7 +1,9 @@
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
-import { BadInputError } from './errors.js';
+import { writeFileAtomic } from './atomic-file.js';
+import { BadInputError, messageOf } from './errors.js';
+import { faultPoint } from './fault.js';
 import { stableStringify } from './hash.js';
 import type { StepName } from './params.js';
 
@@ -28,7 +30,7 @@ function checkRelative(path: string): string {
 /** Atomic: written beside the target, then renamed over it; a crash leaves the old file or none. */
 export async function writeFileSafe(path: string, data: string | Uint8Array): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  await writeFileAtomic(path, typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  await writeFileAtomic(path, typeof data === 'string' ? Buffer.from(data) : data);
 }
 
 /** JSON with stable key order (artifacts diff cleanly), written atomically. */
@@ -51,6 +53,20 @@ export async function readJson<T>(path: string, fix = 'run the step that writes 
   }
 }
 
+/**
+ * Fails now, naming the folder and the fix, when the nearest existing folder at or above `dir`
+ * cannot be written (a read-only mount, no permission), rather than halfway through a step.
+ */
+export async function checkWritable(dir: string): Promise<void> {
+  let probe = resolve(dir);
+  while (!(await exists(probe)) && dirname(probe) !== probe) probe = dirname(probe);
+  try {
+    await access(probe, constants.W_OK);
+  } catch (err) {
+    throw new BadInputError(messageOf(err));
+  }
+}
+
 export async function exists(path: string): Promise<boolean> {
   return (await stat(path).catch(() => null)) !== null;
 }
@@ -64,6 +80,7 @@ export async function swapDir(staging: string, target: string): Promise<void> {
   const old = `${target}.old`;
   await rm(old, { recursive: true, force: true });
   if (await exists(target)) await rename(target, old);
+  faultPoint(`swap:${basename(target)}`);
   await rename(staging, target);
   await rm(old, { recursive: true, force: true });
 }

@@ -17,8 +17,9 @@ export function sparseCrossEntropy(labels: tf.Tensor1D, probs: tf.Tensor2D): tf.
 /**
  * Sets the dropout layers' seed for the next training step. tfjs's Dropout takes one fixed seed
  * at construction, which would drop the same units on every batch; we give each step its own.
+ * `undefined` puts back the unseeded layer of buildModel, as saved models must show it.
  */
-function seedDropout(model: tf.LayersModel, seed: number): void {
+function seedDropout(model: tf.LayersModel, seed: number | undefined): void {
   for (const layer of model.layers) {
     if (layer.getClassName() === 'Dropout') (layer as unknown as { seed?: number }).seed = seed;
   }
@@ -52,6 +53,10 @@ export function trainBatch(
     true,
     model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val),
   ) as tf.Scalar;
+  // The step's seed would otherwise stay in the layer's config and so in every saved model.json:
+  // a run resumed after its last epoch (no step taken) would save another model.json than an
+  // uninterrupted one, and every later step would be redone for nothing.
+  seedDropout(model, undefined);
   return { loss, correct: correct as tf.Scalar };
 }
 

@@ -1,5 +1,5 @@
 /** Shared test plumbing: temp folders and the real CLI as a child process. */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,11 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `npm run pipeline -- <args>` (through tsx directly: npm adds nothing but latency). */
+/**
+ * Runs a command of ours to completion (through tsx directly: npm adds nothing but latency). To kill
+ * a pipeline mid-run use test/helpers/pipeline-process.ts: killing tsx's wrapper would leave the
+ * real process running.
+ */
 export function runCli(script: string, args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
   const r = spawnSync(TSX, [join(PROJECT_ROOT, script), ...args], {
     cwd: PROJECT_ROOT,
@@ -25,21 +29,6 @@ export function runCli(script: string, args: string[], env: NodeJS.ProcessEnv = 
     encoding: 'utf8',
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** Starts the CLI without waiting; the caller kills or awaits it. */
-export function startCli(script: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn(TSX, [join(PROJECT_ROOT, script), ...args], {
-    cwd: PROJECT_ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<CliResult>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-  return { child, done, output: () => stdout + stderr };
 }
 
 /** numpy is there to check our .npy files and statistics against (tests that need it skip without it). */

@@ -9,6 +9,7 @@
  */
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { faultPoint } from '../../pipeline/fault.js';
 import { sha256 } from '../../pipeline/hash.js';
 import { writeFileSafe, writeJson } from '../../pipeline/store.js';
 import type { HistoryRow } from '../../pipeline/schema.js';
@@ -62,6 +63,7 @@ export async function saveEpoch(
   await writeFileSafe(join(dir, 'tensors.bin'), bytes);
   await writeJson(join(dir, 'tensors.json'), { sha256: sha256(bytes), specs, epoch, rows } satisfies TensorsFile);
   const kept = [epoch, ...keep.filter((e) => e !== epoch)];
+  faultPoint('epoch-unpointed');
   await writeJson(join(root, 'latest.json'), { key, epoch, kept } satisfies Pointer);
   // Only after the pointer moved may older folders go.
   for (const entry of await readdir(root)) {
