@@ -38,7 +38,7 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
 
 export const trainStep: Step = {
   name: 'train',
-  version: 1,
+  version: 2,
   staged: false,
   usesBackend: true,
   params: (p) => ({ seed: p.seed, epochs: p.epochs, batchSize: p.batchSize, patience: p.patience, trainSize: p.trainSize, valSize: p.valSize }),
