@@ -4,6 +4,7 @@ import { consoleLogger } from './log.js';
 import { runMain } from './run-main.js';
 import { runPipeline } from './runner.js';
 import { checkWritable, RunStore } from './store.js';
+import { resolveBackend } from './tf.js';
 import { STEPS } from '../steps/index.js';
 
 async function main(argv: string[]): Promise<number> {
@@ -14,6 +15,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const log = consoleLogger();
   const store = new RunStore(cli.artifacts, cli.runId);
+  // Both refuse bad input before anything is written (an unavailable backend, an unwritable folder).
+  resolveBackend(cli.params.backend);
   await checkWritable(store.runDir);
   const summary = await runPipeline({ steps: STEPS, selected: cli.steps, params: cli.params, store, force: cli.force, log });
   log.info(`run ${cli.runId}: ${summary.ran.length} step(s) ran, ${summary.skipped.length} up to date`);

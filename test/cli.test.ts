@@ -1,10 +1,20 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCli } from '../pipeline/cli.js';
 import { UsageError, BadInputError } from '../pipeline/errors.js';
 import { STEP_NAMES } from '../pipeline/params.js';
 import { runCli, tempDir } from './helpers.js';
+
+const hasTfjsNode = (() => {
+  try {
+    createRequire(import.meta.url)('@tensorflow/tfjs-node');
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 describe('parseCli', () => {
   it('defaults to the book profile and all steps', () => {
@@ -83,4 +93,25 @@ describe('the pipeline command', () => {
     const r = runCli('pipeline/main.ts', ['--only', 'nope']);
     expect(r.stderr).toContain('use one of download, train, checkpoint, weights, feature-maps, figures, report');
   });
+
+  it.skipIf(hasTfjsNode)('--backend tensorflow without tfjs-node exits 2 with how to install it', () => {
+    const artifacts = tempDir();
+    const r = runCli('pipeline/main.ts', ['--backend', 'tensorflow', '--only', 'download', '--artifacts', artifacts]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--backend tensorflow: @tensorflow/tfjs-node is not installed');
+    expect(r.stderr).toContain('npm install @tensorflow/tfjs-node@4.22.0');
+    expect(existsSync(join(artifacts, 'runs'))).toBe(false);
+  });
+
+  it('auto takes wasm here and says why, in the log and in run.json', () => {
+    const artifacts = tempDir();
+    const r = runCli('pipeline/main.ts', ['--only', 'download', '--artifacts', artifacts]);
+    expect(r.code).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(artifacts, 'runs', 'book', 'run.json'), 'utf8')) as { backend: string; backend_reason: string };
+    const expected = hasTfjsNode ? 'tensorflow' : 'wasm';
+    expect(r.stdout).toContain(`backend: ${expected} (auto: `);
+    expect(manifest.backend).toBe(expected);
+    expect(manifest.backend_reason).toMatch(/^auto: /);
+  });
 });
+
