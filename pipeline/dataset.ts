@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BadInputError } from './errors.js';
 import { sha256 } from './hash.js';
-import { decodeIdxBytes, parseIdx } from './idx.js';
+import { decodeIdxBytes, isGzip, parseIdx } from './idx.js';
 
 export type DatasetKey = 'trainImages' | 'trainLabels' | 'testImages' | 'testLabels';
 
@@ -62,7 +62,15 @@ async function loadVerified(dir: string, file: DatasetFile): Promise<Uint8Array>
   } catch {
     throw new BadInputError(`missing ${path}: run \`npm run pipeline -- --only download\` to fetch the dataset`);
   }
+  if (!isGzip(bytes)) throw new BadInputError(`${path} is not gzip data (the cache holds the .gz files; an error page saved by a proxy?); ${REFETCH}`);
   const raw = await decodeIdxBytes(bytes, path, REFETCH);
+  // The header first: a wrong magic or count says more than a hash mismatch would.
+  const expected = file.key.endsWith('Labels') ? 2049 : 2051;
+  const magic = raw.byteLength >= 4 ? new DataView(raw.buffer, raw.byteOffset, 4).getUint32(0) : -1;
+  if (magic !== expected) {
+    throw new BadInputError(`${path}: IDX magic ${magic}, expected ${expected} (${expected === 2049 ? 'labels' : 'images'}); it is not ${file.name}; ${REFETCH}`);
+  }
+  parseIdx(raw, path);
   const why = pinMismatch(file, raw);
   if (why) throw new BadInputError(`${path} is not the pinned Fashion-MNIST file (${why}): it changed since it was verified; ${REFETCH}`);
   return raw;
