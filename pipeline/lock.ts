@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -53,7 +54,12 @@ export async function lockWithOwner(
       const release = await lockfile.lock(dir, { ...options, lockfilePath: lockPath, realpath: false, retries: 0 });
       const owner: LockOwner = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
       await writeFile(ownerFile, JSON.stringify(owner));
+      // An interrupted process (Ctrl-C) exits through process.exit: proper-lockfile drops its lock
+      // there, and so do we with the owner file. Only kill -9 leaves them, which the PID check handles.
+      const dropOwner = () => rmSync(ownerFile, { force: true });
+      process.once('exit', dropOwner);
       return async () => {
+        process.off('exit', dropOwner);
         await rm(ownerFile, { force: true });
         await release();
       };

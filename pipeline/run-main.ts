@@ -3,6 +3,13 @@ import { exitCodeOf, messageOf, UsageError } from './errors.js';
 
 /** Runs a command's main and exits; `usageHint` is the line a usage error ends with (where the help is). */
 export function runMain(main: (argv: string[]) => Promise<number>, usageHint: string): void {
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.once(signal, () => {
+      // process.exit runs the exit hooks (proper-lockfile releases the run's lock there).
+      process.stderr.write(`\ninterrupted (${signal}): finished steps and epochs are kept; run the same command again to resume\n`);
+      process.exit(code);
+    });
+  }
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: unknown) => {

@@ -149,6 +149,27 @@ describe('kill -9 during training', () => {
   });
 });
 
+describe('Ctrl-C during training', () => {
+  it('exits 130 saying how to resume, releases the lock, and the same command resumes', async () => {
+    const id = 'interrupted-in-train';
+    const dir = runDir(id);
+    const first = startPipeline(args(id));
+    await first.waitFor(/^epoch 1\/3: /m);
+    const stopped = await first.interrupt();
+    expect(stopped.code).toBe(130);
+    expect(stopped.stderr).toContain('interrupted (SIGINT): finished steps and epochs are kept; run the same command again to resume');
+    expect(existsSync(join(dir, '.lock'))).toBe(false);
+    expect(existsSync(join(dir, '.lock-owner.json'))).toBe(false);
+    const { epoch: finished } = await json<{ epoch: number }>(join(dir, 'train', 'state', 'latest.json'));
+    expect(finished).toBeGreaterThanOrEqual(1);
+
+    const again = await runPipelineCli(args(id));
+    expectOk(again);
+    expect(again.stdout).toContain(`train: resuming after epoch ${finished}`);
+    await expectSameAsBaseline(dir);
+  });
+});
+
 describe('a fresh run killed in every step in turn, each time run again with the same command', () => {
   const under = join(root, 'chain');
   const id = 'chain';

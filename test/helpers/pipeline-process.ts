@@ -23,6 +23,8 @@ export interface Pipeline {
   /** Resolves when the output (stdout + stderr) matches, rejects when the process ends first. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
   kill9(): Promise<Finished>;
+  /** Ctrl-C: SIGINT, as a terminal sends it. */
+  interrupt(): Promise<Finished>;
   done: Promise<Finished>;
   output(): string;
 }
@@ -80,6 +82,10 @@ export function startPipeline(args: string[], env: NodeJS.ProcessEnv = {}, as?: 
     },
     async kill9() {
       child.kill('SIGKILL');
+      return done;
+    },
+    async interrupt() {
+      child.kill('SIGINT');
       return done;
     },
   };
