@@ -11,6 +11,11 @@ import { tf } from './tf.js';
 
 const SHARD = 'weights.bin';
 
+/** The files of a model saved by `saveModel` (what a step that loads it lists in reads()). */
+export function modelFiles(modelJsonPath: string): string[] {
+  return [modelJsonPath, join(dirname(modelJsonPath), SHARD)];
+}
+
 /** Saves `model` as `<dir>/model.json` + `<dir>/weights.bin`; the shard is written first, model.json last. */
 export async function saveModel(model: tf.LayersModel, modelJsonPath: string): Promise<void> {
   await model.save(

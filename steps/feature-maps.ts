@@ -7,7 +7,7 @@
 import { datasetFiles, IMAGE_SIZE, loadFashionMnist, type Split } from '../pipeline/dataset.js';
 import { BadInputError } from '../pipeline/errors.js';
 import { buildModel } from '../pipeline/model.js';
-import { loadModel } from '../pipeline/model-io.js';
+import { loadModel, modelFiles } from '../pipeline/model-io.js';
 import { writeNpy } from '../pipeline/npy.js';
 import { CLASS_NAMES, type FeatureIndex, type LayerMap } from '../pipeline/schema.js';
 import { lastAxisStats } from '../pipeline/stats.js';
@@ -120,8 +120,8 @@ export const featureMapsStep: Step = {
   name: 'feature-maps',
   version: 1,
   params: (p) => ({ seed: p.seed }),
-  // The whole checkpoint folder (model.json and its weight shard) and the dataset cache files.
-  reads: (store) => [store.stepDir('checkpoint'), ...datasetFiles(store.dataDir)],
+  // The model alone (model.json + its shard, not metrics.json) and the dataset cache files.
+  reads: (store) => [...modelFiles(store.modelJson), ...datasetFiles(store.dataDir)],
   writes: (store) => [store.stepDir('feature-maps')],
   async run({ params, store, log }) {
     const samples = pickSamples(await loadFashionMnist(store.dataDir));

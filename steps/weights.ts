@@ -6,7 +6,7 @@
  */
 import { BadInputError } from '../pipeline/errors.js';
 import { buildModel } from '../pipeline/model.js';
-import { loadModel } from '../pipeline/model-io.js';
+import { loadModel, modelFiles } from '../pipeline/model-io.js';
 import type { NpyArray } from '../pipeline/npy.js';
 import { writeNpy } from '../pipeline/npy.js';
 import type { TensorStats, WeightStats } from '../pipeline/schema.js';
@@ -102,8 +102,8 @@ export const weightsStep: Step = {
   name: 'weights',
   version: 1,
   params: (p) => ({ seed: p.seed }),
-  // The whole checkpoint folder: model.json and its weight shard.
-  reads: (store) => [store.stepDir('checkpoint')],
+  // The model alone (model.json + its shard): a change to metrics.json must not redo this step.
+  reads: (store) => modelFiles(store.modelJson),
   writes: (store) => [store.stepDir('weights')],
   async run({ params, store, log }) {
     const trainedModel = await loadModel(store.modelJson);

@@ -105,7 +105,7 @@ describe('feature-maps step', () => {
     expect(featureMapsStep.name).toBe('feature-maps');
     expect(featureMapsStep.version).toBeGreaterThanOrEqual(1);
     expect(featureMapsStep.params(params)).toEqual({ seed: SEED });
-    expect(featureMapsStep.reads(store)).toEqual([join(store.runDir, 'checkpoint'), ...datasetFiles(store.dataDir)]);
+    expect(featureMapsStep.reads(store)).toEqual([join(store.runDir, 'checkpoint', 'model.json'), join(store.runDir, 'checkpoint', 'weights.bin'), ...datasetFiles(store.dataDir)]);
     expect(featureMapsStep.writes(store)).toEqual([join(store.runDir, 'feature-maps')]);
   });
 

@@ -58,7 +58,7 @@ describe('weights step files', () => {
     expect(weightsStep.name).toBe('weights');
     expect(weightsStep.version).toBeGreaterThanOrEqual(1);
     expect(weightsStep.params(params)).toEqual({ seed: SEED });
-    expect(weightsStep.reads(store)).toEqual([join(store.runDir, 'checkpoint')]);
+    expect(weightsStep.reads(store)).toEqual([join(store.runDir, 'checkpoint', 'model.json'), join(store.runDir, 'checkpoint', 'weights.bin')]);
     expect(weightsStep.writes(store)).toEqual([join(store.runDir, 'weights')]);
   });
 
