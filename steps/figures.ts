@@ -14,10 +14,6 @@ import { convLayers } from '../pipeline/figures/kernels.js';
 import { hasKoreanFont, writeFigure } from '../pipeline/figures/write-figure.js';
 import { buildFigures, type FigureInputs } from './figures/catalog.js';
 
-export function classNames(lang: Lang): readonly string[] {
-  return CLASS_NAMES[lang];
-}
-
 /** Reads what the figures need; a missing or inconsistent artifact is bad input naming its file. */
 export async function loadFigureInputs(store: RunStore, lang: Lang): Promise<FigureInputs> {
   const history = await readJson<History>(store.history);
@@ -49,7 +45,7 @@ export async function loadFigureInputs(store: RunStore, lang: Lang): Promise<Fig
     for (const l of s.layers) await load(l.file, l.shape);
   }
   for (const l of features.untrained.layers) await load(l.file, l.shape);
-  return { history, metrics, model, stats, kernels, features, tensors, classNames: classNames(lang) };
+  return { history, metrics, model, stats, kernels, features, tensors, classNames: CLASS_NAMES[lang] };
 }
 
 function checked(t: NpyArray, shape: number[] | undefined, path: string): NpyArray {
@@ -74,7 +70,7 @@ export const figuresStep: Step = {
     const figures = buildFigures(await loadFigureInputs(store, params.lang));
     const index: FigureIndex = { figures: [] };
     // One at a time: vega numbers SVG ids with module-level counters.
-    for (const fig of figures) index.figures.push(await writeFigure(store.figuresDir, fig));
+    for (const fig of figures) index.figures.push((await writeFigure(store.figuresDir, fig)).entry);
     await writeJson(store.figureIndex, index);
     const svgBytes = index.figures.reduce((n, f) => n + f.bytes.svg, 0);
     log.info(`figures: ${index.figures.length} figures (${(svgBytes / 1e6).toFixed(2)} MB of SVG) in ${((performance.now() - started) / 1000).toFixed(1)} s`);

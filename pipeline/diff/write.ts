@@ -3,7 +3,7 @@
  * a staging folder beside the target and swapped in whole at the end, so a diff that fails half
  * way leaves the previous folder (or none), never a mix.
  */
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { BadInputError } from '../errors.js';
 import { writeFigure } from '../figures/write-figure.js';
@@ -64,8 +64,9 @@ export async function writeDiff(job: DiffJob): Promise<SummaryJson> {
     const svgs = new Map<string, string>();
     // One at a time: vega numbers SVG ids with module-level counters.
     for (const fig of buildDiffFigures(job.a, job.b, job.comparison, classNames)) {
-      figures.push(await writeFigure(staging, fig));
-      svgs.set(fig.name, await readFile(join(staging, `${fig.name}.svg`), 'utf8'));
+      const { entry, svg } = await writeFigure(staging, fig);
+      figures.push(entry);
+      svgs.set(fig.name, svg);
     }
     const context = buildDiffContext({ ...job, figures });
     const html = await (await createPageRenderer()).render('diff', context, svgs);

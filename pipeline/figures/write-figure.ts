@@ -18,8 +18,8 @@ export interface FigureSpecOf<K extends string> {
   spec: TopLevelSpec;
 }
 
-/** Renders and writes one figure's three files; returns its index entry. */
-export async function writeFigure<K extends string>(dir: string, fig: FigureSpecOf<K>): Promise<FigureEntry<K>> {
+/** Renders and writes one figure's three files; returns its index entry and the SVG it wrote. */
+export async function writeFigure<K extends string>(dir: string, fig: FigureSpecOf<K>): Promise<{ entry: FigureEntry<K>; svg: string }> {
   const spec = stableStringify(fig.spec) + '\n';
   const { svg, width, height } = await renderSvg(fig.spec, fig.name);
   const png = svgToPng(svg);
@@ -36,7 +36,7 @@ export async function writeFigure<K extends string>(dir: string, fig: FigureSpec
   };
   if (fig.sample !== undefined) entry.sample = fig.sample;
   if (fig.layer !== undefined) entry.layer = fig.layer;
-  return entry;
+  return { entry, svg };
 }
 
 /**
