@@ -7,10 +7,25 @@ export function sha256(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/**
+ * Digests already computed in this process, by path, with the file's identity when it was read.
+ * One run hashes the same files several times (the dataset is read by train, checkpoint and
+ * feature-maps; a step's outputs are the next step's inputs). Every artifact write is a rename of a
+ * new file (a new inode) and any write in place changes ctime, so a file whose identity is unchanged
+ * still has these bytes.
+ */
+const fileDigests = new Map<string, { identity: string; digest: string }>();
+
 export async function sha256File(path: string): Promise<string> {
+  const s = await stat(path, { bigint: true });
+  const identity = `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+  const known = fileDigests.get(path);
+  if (known?.identity === identity) return known.digest;
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+  const digest = hash.digest('hex');
+  fileDigests.set(path, { identity, digest });
+  return digest;
 }
 
 async function listFiles(dir: string): Promise<string[]> {
