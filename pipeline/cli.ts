@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { UsageError } from './errors.js';
+import { UsageError } from './core/errors.js';
 import {
   BACKENDS,
   LANGS,
@@ -12,8 +12,8 @@ import {
   type Params,
   type Profile,
   type StepName,
-} from './params.js';
-import { checkRunId } from './store.js';
+} from './core/params.js';
+import { checkRunId } from './catalog/store.js';
 
 export interface CliOptions {
   help: boolean;

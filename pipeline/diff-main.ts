@@ -5,10 +5,10 @@ import { commonMetrics, compareRuns } from './diff/compare.js';
 import { loadRun } from './diff/load-run.js';
 import { parseRule, ruleHolds } from './diff/rules.js';
 import { writeDiff } from './diff/write.js';
-import { hasKoreanFont } from './figures/write-figure.js';
-import { consoleLogger } from './log.js';
-import { runMain } from './run-main.js';
-import { CLASS_NAMES } from './schema.js';
+import { hasKoreanFont } from './render/figures/write-figure.js';
+import { consoleLogger } from './core/log.js';
+import { runMain } from './core/run-main.js';
+import { CLASS_NAMES } from './catalog/schema.js';
 
 async function main(argv: string[]): Promise<number> {
   const cli = parseDiffCli(argv);

@@ -1,10 +1,11 @@
 /** `npm run pipeline -- [options]`: see --help. */
 import { HELP, parseCli } from './cli.js';
-import { consoleLogger } from './log.js';
-import { runMain } from './run-main.js';
-import { runPipeline } from './runner.js';
-import { checkWritable, RunStore } from './store.js';
-import { resolveBackend } from './tf.js';
+import { consoleLogger } from './core/log.js';
+import { runMain } from './core/run-main.js';
+import { runPipeline } from './core/runner.js';
+import { checkWritable } from './core/files.js';
+import { RunStore } from './catalog/store.js';
+import { resolveBackend } from './tfjs/tf.js';
 import { STEPS } from '../steps/index.js';
 
 async function main(argv: string[]): Promise<number> {

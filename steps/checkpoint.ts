@@ -3,14 +3,14 @@
  * validation split and the 10,000 test images (with the test confusion matrix).
  */
 import { join } from 'node:path';
-import { datasetFiles, loadFashionMnist } from '../pipeline/dataset.js';
-import { loadModel, saveModel } from '../pipeline/model-io.js';
-import { TRAIN_IMAGES } from '../pipeline/params.js';
-import type { History, Metrics } from '../pipeline/schema.js';
-import { gatherImages, gatherLabels, trainValSplit } from '../pipeline/split.js';
-import type { Step } from '../pipeline/step.js';
-import { readJson, writeJson } from '../pipeline/store.js';
-import { evaluate as evaluateSplit } from '../pipeline/trainer.js';
+import { datasetFiles, loadFashionMnist } from '../pipeline/data/dataset.js';
+import { loadModel, saveModel } from '../pipeline/catalog/model-io.js';
+import { TRAIN_IMAGES } from '../pipeline/core/params.js';
+import type { History, Metrics } from '../pipeline/catalog/schema.js';
+import { gatherImages, gatherLabels, trainValSplit } from '../pipeline/data/split.js';
+import type { Step } from '../pipeline/core/step.js';
+import { readJson, writeJson } from '../pipeline/core/files.js';
+import { evaluate as evaluateSplit } from '../pipeline/ml/trainer.js';
 
 const CLASSES = 10;
 

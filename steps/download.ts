@@ -1,11 +1,11 @@
-import { DEBIAN_DATASET_DIR, DEBIAN_PACKAGE, aptSource } from '../pipeline/sources/apt.js';
-import { datasetFiles } from '../pipeline/dataset.js';
-import { cacheManifestPath } from '../pipeline/download-cache.js';
-import { acquireDataset } from '../pipeline/download-chain.js';
-import { dirSource } from '../pipeline/sources/dir.js';
-import { httpOptionsFrom, httpSource, mirrorsFrom } from '../pipeline/sources/http.js';
-import type { Source } from '../pipeline/sources/source.js';
-import type { Step } from '../pipeline/step.js';
+import { DEBIAN_DATASET_DIR, DEBIAN_PACKAGE, aptSource } from '../pipeline/data/sources/apt.js';
+import { datasetFiles } from '../pipeline/data/dataset.js';
+import { cacheManifestPath } from '../pipeline/data/download-cache.js';
+import { acquireDataset } from '../pipeline/data/download-chain.js';
+import { dirSource } from '../pipeline/data/sources/dir.js';
+import { httpOptionsFrom, httpSource, mirrorsFrom } from '../pipeline/data/sources/http.js';
+import type { Source } from '../pipeline/data/sources/source.js';
+import type { Step } from '../pipeline/core/step.js';
 
 /**
  * Sources after the cache, in order: the user's folder (--data-dir, else FASHION_MNIST_DIR),

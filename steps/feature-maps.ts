@@ -4,16 +4,17 @@
  * (the first training image, an ankle boot) and on the first test image of each class. The
  * untrained twin's maps of the chapter's sample go beside them for contrast.
  */
-import { datasetFiles, IMAGE_SIZE, loadFashionMnist, type Split } from '../pipeline/dataset.js';
-import { BadInputError } from '../pipeline/errors.js';
-import { buildModel } from '../pipeline/model.js';
-import { loadModel, modelFiles } from '../pipeline/model-io.js';
-import { writeNpy } from '../pipeline/npy.js';
-import { CLASS_NAMES, type FeatureIndex, type LayerMap } from '../pipeline/schema.js';
-import { lastAxisStats } from '../pipeline/stats.js';
-import type { Step } from '../pipeline/step.js';
-import { type RunStore, writeJson } from '../pipeline/store.js';
-import { tf } from '../pipeline/tf.js';
+import { datasetFiles, IMAGE_SIZE, loadFashionMnist, type Split } from '../pipeline/data/dataset.js';
+import { BadInputError } from '../pipeline/core/errors.js';
+import { buildModel } from '../pipeline/ml/model.js';
+import { loadModel, modelFiles } from '../pipeline/catalog/model-io.js';
+import { writeNpy } from '../pipeline/catalog/npy.js';
+import { CLASS_NAMES, type FeatureIndex, type LayerMap } from '../pipeline/catalog/schema.js';
+import { lastAxisStats } from '../pipeline/ml/stats.js';
+import type { Step } from '../pipeline/core/step.js';
+import { writeJson } from '../pipeline/core/files.js';
+import { type RunStore } from '../pipeline/catalog/store.js';
+import { tf } from '../pipeline/tfjs/tf.js';
 
 const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
 const MAP_LAYER_CLASSES = new Set(['Conv2D', 'MaxPooling2D']);

@@ -3,16 +3,17 @@
  * its Vega-Lite spec (<name>.vl.json), the SVG vega renders from it in Node, and a PNG of that SVG;
  * index.json lists them. The same artifacts give byte-identical files.
  */
-import { BadInputError } from '../pipeline/errors.js';
-import { readModelSummary } from '../pipeline/model-summary.js';
-import { readNpy, type NpyArray } from '../pipeline/npy.js';
-import type { Lang } from '../pipeline/params.js';
-import { CLASS_NAMES, type FeatureIndex, type FigureIndex, type History, type Metrics, type WeightStats } from '../pipeline/schema.js';
-import type { Step } from '../pipeline/step.js';
-import { readJson, type RunStore, writeJson } from '../pipeline/store.js';
-import { convLayers } from '../pipeline/figures/kernels.js';
-import { hasKoreanFont, writeFigure } from '../pipeline/figures/write-figure.js';
-import { buildFigures, type FigureInputs } from './figures/catalog.js';
+import { BadInputError } from '../pipeline/core/errors.js';
+import { readModelSummary } from '../pipeline/catalog/model-summary.js';
+import { readNpy, type NpyArray } from '../pipeline/catalog/npy.js';
+import type { Lang } from '../pipeline/core/params.js';
+import { CLASS_NAMES, type FeatureIndex, type FigureIndex, type History, type Metrics, type WeightStats } from '../pipeline/catalog/schema.js';
+import type { Step } from '../pipeline/core/step.js';
+import { readJson, writeJson } from '../pipeline/core/files.js';
+import { type RunStore } from '../pipeline/catalog/store.js';
+import { convLayers } from '../pipeline/render/figures/kernels.js';
+import { hasKoreanFont, writeFigure } from '../pipeline/render/figures/write-figure.js';
+import { buildFigures, type FigureInputs } from '../pipeline/render/figures/catalog.js';
 
 /** Reads what the figures need; a missing or inconsistent artifact is bad input naming its file. */
 export async function loadFigureInputs(store: RunStore, lang: Lang): Promise<FigureInputs> {

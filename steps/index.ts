@@ -1,4 +1,4 @@
-import type { Step } from '../pipeline/step.js';
+import type { Step } from '../pipeline/core/step.js';
 import { checkpointStep } from './checkpoint.js';
 import { downloadStep } from './download.js';
 import { featureMapsStep } from './feature-maps.js';

@@ -4,14 +4,15 @@
  * context it was rendered from.
  */
 import { readFile } from 'node:fs/promises';
-import { DATASET_FILES } from '../pipeline/dataset.js';
-import type { RunManifest } from '../pipeline/manifest.js';
-import { readModelSummary, type ModelSummary } from '../pipeline/model-summary.js';
-import { STEP_NAMES, type Lang } from '../pipeline/params.js';
-import { createPageRenderer, loadFigureSvgs } from '../pipeline/report-html.js';
-import { CLASS_NAMES, type FeatureIndex, type FigureEntry, type FigureIndex, type History, type Metrics, type TensorStats, type WeightStats } from '../pipeline/schema.js';
-import type { Step } from '../pipeline/step.js';
-import { readJson, type RunStore, writeFileSafe, writeJson } from '../pipeline/store.js';
+import { DATASET_FILES } from '../pipeline/data/dataset.js';
+import type { RunManifest } from '../pipeline/core/manifest.js';
+import { readModelSummary, type ModelSummary } from '../pipeline/catalog/model-summary.js';
+import { STEP_NAMES, type Lang } from '../pipeline/core/params.js';
+import { createPageRenderer, loadFigureSvgs } from '../pipeline/render/report-html.js';
+import { CLASS_NAMES, type FeatureIndex, type FigureEntry, type FigureIndex, type History, type Metrics, type TensorStats, type WeightStats } from '../pipeline/catalog/schema.js';
+import type { Step } from '../pipeline/core/step.js';
+import { readJson, writeFileSafe, writeJson } from '../pipeline/core/files.js';
+import { type RunStore } from '../pipeline/catalog/store.js';
 
 /** Section titles: the book's own in Korean (chapter 8-3), for its readers. */
 export const TITLES: Record<Lang, Record<'page' | 'weights' | 'functional' | 'maps' | 'training' | 'evaluation' | 'run', string>> = {

@@ -3,16 +3,16 @@
  * best weights restored. Every finished epoch is checkpointed (weights + optimizer state), so a
  * killed run started again resumes after its last finished epoch and ends bit-identical.
  */
-import { datasetFiles, loadFashionMnist } from '../pipeline/dataset.js';
-import { buildModel } from '../pipeline/model.js';
-import { saveModel } from '../pipeline/model-io.js';
-import { TRAIN_IMAGES } from '../pipeline/params.js';
-import type { History, HistoryRow } from '../pipeline/schema.js';
-import { derivedSeed, gatherImages, gatherLabels, permutation, trainValSplit } from '../pipeline/split.js';
-import type { Step } from '../pipeline/step.js';
-import { writeJson } from '../pipeline/store.js';
-import { tf } from '../pipeline/tf.js';
-import { evaluate, trainBatch } from '../pipeline/trainer.js';
+import { datasetFiles, loadFashionMnist } from '../pipeline/data/dataset.js';
+import { buildModel } from '../pipeline/ml/model.js';
+import { saveModel } from '../pipeline/catalog/model-io.js';
+import { TRAIN_IMAGES } from '../pipeline/core/params.js';
+import type { History, HistoryRow } from '../pipeline/catalog/schema.js';
+import { derivedSeed, gatherImages, gatherLabels, permutation, trainValSplit } from '../pipeline/data/split.js';
+import type { Step } from '../pipeline/core/step.js';
+import { writeJson } from '../pipeline/core/files.js';
+import { tf } from '../pipeline/tfjs/tf.js';
+import { evaluate, trainBatch } from '../pipeline/ml/trainer.js';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadEpochWeights, resumeEpoch, saveEpoch } from './train/state.js';

@@ -4,16 +4,16 @@
  * stats.json with their statistics, histograms on shared bins and the Glorot-uniform limit that
  * explains the untrained distribution.
  */
-import { BadInputError } from '../pipeline/errors.js';
-import { buildModel } from '../pipeline/model.js';
-import { loadModel, modelFiles } from '../pipeline/model-io.js';
-import type { NpyArray } from '../pipeline/npy.js';
-import { writeNpy } from '../pipeline/npy.js';
-import type { TensorStats, WeightStats } from '../pipeline/schema.js';
-import { histogram, lastAxisStats, percentiles, sharedEdges, summarize } from '../pipeline/stats.js';
-import type { Step } from '../pipeline/step.js';
-import { writeJson } from '../pipeline/store.js';
-import type { tf } from '../pipeline/tf.js';
+import { BadInputError } from '../pipeline/core/errors.js';
+import { buildModel } from '../pipeline/ml/model.js';
+import { loadModel, modelFiles } from '../pipeline/catalog/model-io.js';
+import type { NpyArray } from '../pipeline/catalog/npy.js';
+import { writeNpy } from '../pipeline/catalog/npy.js';
+import type { TensorStats, WeightStats } from '../pipeline/catalog/schema.js';
+import { histogram, lastAxisStats, percentiles, sharedEdges, summarize } from '../pipeline/ml/stats.js';
+import type { Step } from '../pipeline/core/step.js';
+import { writeJson } from '../pipeline/core/files.js';
+import type { tf } from '../pipeline/tfjs/tf.js';
 
 export const PERCENTILES = [1, 5, 25, 50, 75, 95, 99];
 const TENSORS = ['kernel', 'bias'] as const;

@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCli } from '../pipeline/cli.js';
-import { UsageError, BadInputError } from '../pipeline/errors.js';
-import { STEP_NAMES } from '../pipeline/params.js';
+import { UsageError, BadInputError } from '../pipeline/core/errors.js';
+import { STEP_NAMES } from '../pipeline/core/params.js';
 import { runCli, tempDir } from './helpers.js';
 
 const hasTfjsNode = (() => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { matchFilters, permuteAxis } from '../pipeline/diff/match-filters.js';
 import { parseRule, ruleHolds } from '../pipeline/diff/rules.js';
-import { UsageError } from '../pipeline/errors.js';
-import { permutation } from '../pipeline/split.js';
+import { UsageError } from '../pipeline/core/errors.js';
+import { permutation } from '../pipeline/data/split.js';
 import seedrandom from 'seedrandom';
 
 function randomKernel(shape: number[], seed: string): Float32Array {

@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultDiffName, parseDiffCli } from '../pipeline/diff/cli.js';
 import { matchFilters, permuteAxis } from '../pipeline/diff/match-filters.js';
-import { UsageError } from '../pipeline/errors.js';
+import { UsageError } from '../pipeline/core/errors.js';
 import type { SummaryJson } from '../pipeline/diff/summary.js';
 import type { DiffContext } from '../pipeline/diff/page.js';
-import { readNpy, writeNpy } from '../pipeline/npy.js';
-import type { FeatureIndex, Metrics, WeightStats } from '../pipeline/schema.js';
-import { permutation } from '../pipeline/split.js';
+import { readNpy, writeNpy } from '../pipeline/catalog/npy.js';
+import type { FeatureIndex, Metrics, WeightStats } from '../pipeline/catalog/schema.js';
+import { permutation } from '../pipeline/data/split.js';
 import { runCli, tempDir, type CliResult } from './helpers.js';
 import { expectWholePage, viewPage } from './helpers/browser-check.js';
 

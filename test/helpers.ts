@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../pipeline/manifest.js';
+import { PROJECT_ROOT } from '../pipeline/core/manifest.js';
 
 export function tempDir(prefix = 'cnn-lens-'): string {
   return mkdtempSync(join(tmpdir(), prefix));

@@ -2,8 +2,8 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BadInputError } from '../pipeline/errors.js';
-import { parseIdx, readIdx } from '../pipeline/idx.js';
+import { BadInputError } from '../pipeline/core/errors.js';
+import { parseIdx, readIdx } from '../pipeline/data/idx.js';
 import { tempDir } from './helpers.js';
 
 const DEBIAN_DIR = '/usr/share/datasets/fashion-mnist';

@@ -1,10 +1,10 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BadInputError } from '../pipeline/errors.js';
-import { buildModel } from '../pipeline/model.js';
-import { loadModel, modelFiles, saveModel } from '../pipeline/model-io.js';
-import { initTf } from '../pipeline/tf.js';
+import { BadInputError } from '../pipeline/core/errors.js';
+import { buildModel } from '../pipeline/ml/model.js';
+import { loadModel, modelFiles, saveModel } from '../pipeline/catalog/model-io.js';
+import { initTf } from '../pipeline/tfjs/tf.js';
 import { tempDir } from './helpers.js';
 
 describe('model files (tfjs layers format through our own IO handlers)', () => {

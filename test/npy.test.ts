@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasNumpy } from './helpers.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BadInputError } from '../pipeline/errors.js';
-import { encodeNpy, parseNpy, readNpy, writeNpy } from '../pipeline/npy.js';
+import { BadInputError } from '../pipeline/core/errors.js';
+import { encodeNpy, parseNpy, readNpy, writeNpy } from '../pipeline/catalog/npy.js';
 
 
 function python(code: string, ...args: string[]): string {

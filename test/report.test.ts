@@ -1,10 +1,11 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BadInputError } from '../pipeline/errors.js';
-import { formatInt, loadFigureSvgs } from '../pipeline/report-html.js';
-import { CLASS_NAMES, type FeatureIndex, type FigureIndex, type WeightStats } from '../pipeline/schema.js';
-import { readJson, RunStore } from '../pipeline/store.js';
+import { BadInputError } from '../pipeline/core/errors.js';
+import { formatInt, loadFigureSvgs } from '../pipeline/render/report-html.js';
+import { CLASS_NAMES, type FeatureIndex, type FigureIndex, type WeightStats } from '../pipeline/catalog/schema.js';
+import { readJson } from '../pipeline/core/files.js';
+import { RunStore } from '../pipeline/catalog/store.js';
 import { figuresStep } from '../steps/figures.js';
 import { buildReportContext, loadReportInputs, renderReport, reportStep, TITLES, type ReportContext } from '../steps/report.js';
 import { HISTORY, makeReportRun, manifest, stepContext, type ReportRun } from './helpers/report-run.js';

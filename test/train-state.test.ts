@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildModel } from '../pipeline/model.js';
-import type { HistoryRow } from '../pipeline/schema.js';
-import { initTf, tf } from '../pipeline/tf.js';
-import { trainBatch } from '../pipeline/trainer.js';
+import { buildModel } from '../pipeline/ml/model.js';
+import type { HistoryRow } from '../pipeline/catalog/schema.js';
+import { initTf, tf } from '../pipeline/tfjs/tf.js';
+import { trainBatch } from '../pipeline/ml/trainer.js';
 import { resumeEpoch, saveEpoch } from '../steps/train/state.js';
 import { tempDir } from './helpers.js';
 

@@ -9,13 +9,13 @@
 import seedrandom from 'seedrandom';
 import { runCli } from './helpers.js';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DataParallelTrainer, Replica, sharedLayout, writeBatch } from '../pipeline/data-parallel.js';
-import { loadFashionMnist } from '../pipeline/dataset.js';
-import { buildModel } from '../pipeline/model.js';
-import { gatherImages, gatherLabels } from '../pipeline/split.js';
-import { initTf, tf } from '../pipeline/tf.js';
-import { trainBatch } from '../pipeline/trainer.js';
-import { WASM_TRAINING_KERNELS } from '../pipeline/wasm-kernels.js';
+import { DataParallelTrainer, Replica, sharedLayout, writeBatch } from '../pipeline/ml/data-parallel.js';
+import { loadFashionMnist } from '../pipeline/data/dataset.js';
+import { buildModel } from '../pipeline/ml/model.js';
+import { gatherImages, gatherLabels } from '../pipeline/data/split.js';
+import { initTf, tf } from '../pipeline/tfjs/tf.js';
+import { trainBatch } from '../pipeline/ml/trainer.js';
+import { WASM_TRAINING_KERNELS } from '../pipeline/tfjs/wasm-kernels.js';
 
 const TOLERANCE = 1e-4;
 const DEBIAN_DIR = '/usr/share/datasets/fashion-mnist';

@@ -1,7 +1,7 @@
 /** `npm run diff -- <runA> <runB> [options]`: the command line, parsed strictly. */
 import { parseArgs } from 'node:util';
-import { UsageError } from '../errors.js';
-import { LANGS, type Lang } from '../params.js';
+import { UsageError } from '../core/errors.js';
+import { LANGS, type Lang } from '../core/params.js';
 
 export interface DiffOptions {
   help: boolean;

@@ -1,8 +1,8 @@
 /** Everything the diff says about two runs, as data (the HTML, summary.md and summary.json render it). */
-import { BadInputError } from '../errors.js';
-import { convLayers } from '../figures/kernels.js';
-import type { NpyArray } from '../npy.js';
-import { CLASS_NAMES } from '../schema.js';
+import { BadInputError } from '../core/errors.js';
+import { convLayers } from '../render/figures/kernels.js';
+import type { NpyArray } from '../catalog/npy.js';
+import { CLASS_NAMES } from '../catalog/schema.js';
 import type { LoadedRun } from './load-run.js';
 import { matchFilters, permuteAxis, type FilterMatch } from './match-filters.js';
 

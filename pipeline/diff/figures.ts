@@ -3,13 +3,13 @@
  * feature maps of B are shown in A's filter order (the matching of compare.ts), so that a pair
  * side by side is the same filter learnt twice, not filter i of two unrelated orderings.
  */
-import { inputChannelSlice, KERNEL_DOMAIN, kernelPairsSpec, meanOverInputs, symmetricLimit } from '../figures/kernels.js';
-import { confusionDeltaSpec, perClassDeltaSpec } from '../figures/evaluation.js';
-import { histogramOverlaySpec, type OverlayPanel } from '../figures/histograms.js';
-import { learningCurvesOverlaySpec } from '../figures/learning-curves.js';
-import { imageGridSpec, mapPanel } from '../figures/maps.js';
-import type { FigureSpecOf } from '../figures/write-figure.js';
-import { histogram, sharedEdges } from '../stats.js';
+import { inputChannelSlice, KERNEL_DOMAIN, kernelPairsSpec, meanOverInputs, symmetricLimit } from '../render/figures/kernels.js';
+import { confusionDeltaSpec, perClassDeltaSpec } from '../render/figures/evaluation.js';
+import { histogramOverlaySpec, type OverlayPanel } from '../render/figures/histograms.js';
+import { learningCurvesOverlaySpec } from '../render/figures/learning-curves.js';
+import { imageGridSpec, mapPanel } from '../render/figures/maps.js';
+import type { FigureSpecOf } from '../render/figures/write-figure.js';
+import { histogram, sharedEdges } from '../ml/stats.js';
 import { alignedKernel, alignedMaps, type Comparison } from './compare.js';
 import type { LoadedRun } from './load-run.js';
 

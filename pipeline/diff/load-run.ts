@@ -1,13 +1,14 @@
 /** A finished run folder, read whole for the diff (no retraining, no dataset). */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BadInputError } from '../errors.js';
-import { convLayers } from '../figures/kernels.js';
-import { readManifest, type RunManifest } from '../manifest.js';
-import { readNpy, type NpyArray } from '../npy.js';
-import type { StepName } from '../params.js';
-import type { FeatureIndex, History, Metrics, WeightStats } from '../schema.js';
-import { exists, readJson, RUN_ID_PATTERN, RunStore } from '../store.js';
+import { BadInputError } from '../core/errors.js';
+import { convLayers } from '../render/figures/kernels.js';
+import { readManifest, type RunManifest } from '../core/manifest.js';
+import { readNpy, type NpyArray } from '../catalog/npy.js';
+import type { StepName } from '../core/params.js';
+import type { FeatureIndex, History, Metrics, WeightStats } from '../catalog/schema.js';
+import { exists, readJson } from '../core/files.js';
+import { RUN_ID_PATTERN, RunStore } from '../catalog/store.js';
 
 /** The steps whose artifacts the diff reads: each must have finished ("ok" in run.json). */
 export const DIFF_READS: readonly StepName[] = ['train', 'checkpoint', 'weights', 'feature-maps'];

@@ -2,8 +2,8 @@
  * The diff report's Handlebars context (saved as diff.json): data only, no markup. The page
  * itself is templates/diff.hbs, rendered with the report's helpers and partials.
  */
-import type { Lang } from '../params.js';
-import type { FigureEntry } from '../schema.js';
+import type { Lang } from '../core/params.js';
+import type { FigureEntry } from '../catalog/schema.js';
 import type { Comparison, MetricDelta } from './compare.js';
 import type { DiffFigureKind } from './figures.js';
 import type { LoadedRun } from './load-run.js';

@@ -1,5 +1,5 @@
 /** `--fail-on "<metric> <op> <number>"`: rules on deltas (B minus A) that fail a diff. */
-import { UsageError } from '../errors.js';
+import { UsageError } from '../core/errors.js';
 
 export interface Rule {
   text: string;

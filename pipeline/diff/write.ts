@@ -5,12 +5,12 @@
  */
 import { readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { BadInputError } from '../errors.js';
-import { writeFigure } from '../figures/write-figure.js';
-import type { Lang } from '../params.js';
-import { createPageRenderer } from '../report-html.js';
-import { CLASS_NAMES, type FigureEntry } from '../schema.js';
-import { swapDir, writeFileSafe, writeJson } from '../store.js';
+import { BadInputError } from '../core/errors.js';
+import { writeFigure } from '../render/figures/write-figure.js';
+import type { Lang } from '../core/params.js';
+import { createPageRenderer } from '../render/report-html.js';
+import { CLASS_NAMES, type FigureEntry } from '../catalog/schema.js';
+import { swapDir, writeFileSafe, writeJson } from '../core/files.js';
 import type { Comparison } from './compare.js';
 import { buildDiffFigures, type DiffFigureKind } from './figures.js';
 import type { LoadedRun } from './load-run.js';

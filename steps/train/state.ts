@@ -9,11 +9,11 @@
  */
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { faultPoint } from '../../pipeline/fault.js';
-import { sha256 } from '../../pipeline/hash.js';
-import { writeFileSafe, writeJson } from '../../pipeline/store.js';
-import type { HistoryRow } from '../../pipeline/schema.js';
-import { tf } from '../../pipeline/tf.js';
+import { faultPoint } from '../../pipeline/core/fault.js';
+import { sha256 } from '../../pipeline/core/hash.js';
+import { writeFileSafe, writeJson } from '../../pipeline/core/files.js';
+import type { HistoryRow } from '../../pipeline/catalog/schema.js';
+import { tf } from '../../pipeline/tfjs/tf.js';
 
 interface Pointer {
   /** fingerprint of what the epochs were trained from; another one means: start clean */

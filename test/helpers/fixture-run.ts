@@ -6,12 +6,12 @@
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { datasetFiles, loadFashionMnist } from '../../pipeline/dataset.js';
-import { buildModel } from '../../pipeline/model.js';
-import { saveModel } from '../../pipeline/model-io.js';
-import { RunStore } from '../../pipeline/store.js';
-import { tf } from '../../pipeline/tf.js';
-import { trainBatch } from '../../pipeline/trainer.js';
+import { datasetFiles, loadFashionMnist } from '../../pipeline/data/dataset.js';
+import { buildModel } from '../../pipeline/ml/model.js';
+import { saveModel } from '../../pipeline/catalog/model-io.js';
+import { RunStore } from '../../pipeline/catalog/store.js';
+import { tf } from '../../pipeline/tfjs/tf.js';
+import { trainBatch } from '../../pipeline/ml/trainer.js';
 
 export const SYSTEM_DATASET = '/usr/share/datasets/fashion-mnist';
 

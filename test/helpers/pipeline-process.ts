@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { PROJECT_ROOT } from '../../pipeline/manifest.js';
+import { PROJECT_ROOT } from '../../pipeline/core/manifest.js';
 
 export interface Finished {
   code: number | null;

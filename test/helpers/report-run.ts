@@ -4,14 +4,15 @@
  * book-like history, metrics and run.json written here (training the book's CNN for real takes
  * far too long for a test; their shapes are pinned by pipeline/schema.ts and pipeline/manifest.ts).
  */
-import { consoleLogger } from '../../pipeline/log.js';
-import type { RunManifest } from '../../pipeline/manifest.js';
-import { packageVersions } from '../../pipeline/manifest.js';
-import { PROFILE_DEFAULTS, type Lang, type Params } from '../../pipeline/params.js';
-import type { History, Metrics } from '../../pipeline/schema.js';
-import type { StepContext } from '../../pipeline/step.js';
-import { type RunStore, writeJson } from '../../pipeline/store.js';
-import { initTf } from '../../pipeline/tf.js';
+import { consoleLogger } from '../../pipeline/core/log.js';
+import type { RunManifest } from '../../pipeline/core/manifest.js';
+import { packageVersions } from '../../pipeline/core/manifest.js';
+import { PROFILE_DEFAULTS, type Lang, type Params } from '../../pipeline/core/params.js';
+import type { History, Metrics } from '../../pipeline/catalog/schema.js';
+import type { StepContext } from '../../pipeline/core/step.js';
+import { writeJson } from '../../pipeline/core/files.js';
+import { type RunStore } from '../../pipeline/catalog/store.js';
+import { initTf } from '../../pipeline/tfjs/tf.js';
 import { featureMapsStep } from '../../steps/feature-maps.js';
 import { weightsStep } from '../../steps/weights.js';
 import { makeFixtureRun, type FixtureRun } from './fixture-run.js';

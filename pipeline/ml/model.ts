@@ -1,0 +1,57 @@
+import { tf } from '../tfjs/tf.js';
+
+/** Keras layer names of the book's CNN, in order. */
+export const LAYER_NAMES = [
+  'conv2d',
+  'max_pooling2d',
+  'conv2d_1',
+  'max_pooling2d_1',
+  'flatten',
+  'dense',
+  'dropout',
+  'dense_1',
+] as const;
+
+export const TOTAL_PARAMS = 333_526;
+
+/**
+ * A distinct seed per initializer: tfjs initializers with the same seed draw the same numbers, and
+ * without one they use Math.random (not reproducible).
+ */
+function initSeed(seed: number, layer: number): number {
+  return (seed * 1000 + layer * 7 + 1) >>> 0;
+}
+
+/** The book's CNN (chapter 8-2), with Keras's layer names and seeded initializers. */
+export function buildModel(seed: number): tf.LayersModel {
+  const kernel = (i: number) => tf.initializers.glorotUniform({ seed: initSeed(seed, i) });
+  const model = tf.sequential({ name: 'sequential' });
+  model.add(
+    tf.layers.conv2d({
+      name: 'conv2d',
+      inputShape: [28, 28, 1],
+      filters: 32,
+      kernelSize: 3,
+      activation: 'relu',
+      padding: 'same',
+      kernelInitializer: kernel(0),
+    }),
+  );
+  model.add(tf.layers.maxPooling2d({ name: 'max_pooling2d', poolSize: 2 }));
+  model.add(
+    tf.layers.conv2d({
+      name: 'conv2d_1',
+      filters: 64,
+      kernelSize: 3,
+      activation: 'relu',
+      padding: 'same',
+      kernelInitializer: kernel(2),
+    }),
+  );
+  model.add(tf.layers.maxPooling2d({ name: 'max_pooling2d_1', poolSize: 2 }));
+  model.add(tf.layers.flatten({ name: 'flatten' }));
+  model.add(tf.layers.dense({ name: 'dense', units: 100, activation: 'relu', kernelInitializer: kernel(5) }));
+  model.add(tf.layers.dropout({ name: 'dropout', rate: 0.4 }));
+  model.add(tf.layers.dense({ name: 'dense_1', units: 10, activation: 'softmax', kernelInitializer: kernel(7) }));
+  return model;
+}
