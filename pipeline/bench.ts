@@ -11,7 +11,7 @@ import { loadavg, availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadFashionMnist } from './data/dataset.js';
+import { loadFashionMnist } from './catalog/dataset.js';
 import { PROJECT_ROOT } from './core/manifest.js';
 import { DataParallelTrainer } from './ml/data-parallel.js';
 import { buildModel } from './ml/model.js';

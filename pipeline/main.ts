@@ -5,7 +5,7 @@ import { runMain } from './core/run-main.js';
 import { runPipeline } from './core/runner.js';
 import { checkWritable } from './core/files.js';
 import { RunStore } from './catalog/store.js';
-import { resolveBackend } from './tfjs/tf.js';
+import { initTf, resolveBackend } from './tfjs/tf.js';
 import { STEPS } from '../steps/index.js';
 
 async function main(argv: string[]): Promise<number> {
@@ -17,9 +17,18 @@ async function main(argv: string[]): Promise<number> {
   const log = consoleLogger();
   const store = new RunStore(cli.artifacts, cli.runId);
   // Both refuse bad input before anything is written (an unavailable backend, an unwritable folder).
-  resolveBackend(cli.params.backend);
+  const backend = resolveBackend(cli.params.backend);
   await checkWritable(store.runDir);
-  const summary = await runPipeline({ steps: STEPS, selected: cli.steps, params: cli.params, store, force: cli.force, log });
+  const summary = await runPipeline({
+    steps: STEPS,
+    selected: cli.steps,
+    params: cli.params,
+    store,
+    force: cli.force,
+    log,
+    backend,
+    startBackend: async () => void (await initTf(cli.params.backend)),
+  });
   log.info(`run ${cli.runId}: ${summary.ran.length} step(s) ran, ${summary.skipped.length} up to date`);
   return 0;
 }

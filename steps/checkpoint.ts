@@ -2,14 +2,10 @@
  * `checkpoint`: the best model in the TensorFlow.js layers format, and its metrics on the
  * validation split and the 10,000 test images (with the test confusion matrix).
  */
-import { join } from 'node:path';
-import { datasetFiles, loadFashionMnist } from '../pipeline/data/dataset.js';
-import { loadModel, saveModel } from '../pipeline/catalog/model-io.js';
-import { TRAIN_IMAGES } from '../pipeline/core/params.js';
-import type { History, Metrics } from '../pipeline/catalog/schema.js';
+import { TRAIN_IMAGES } from '../pipeline/catalog/dataset.js';
+import type { Metrics } from '../pipeline/catalog/schema.js';
+import { defineStep } from '../pipeline/catalog/store.js';
 import { gatherImages, gatherLabels, trainValSplit } from '../pipeline/data/split.js';
-import type { Step } from '../pipeline/core/step.js';
-import { readJson, writeJson } from '../pipeline/core/files.js';
 import { evaluate as evaluateSplit } from '../pipeline/ml/trainer.js';
 
 const CLASSES = 10;
@@ -20,17 +16,17 @@ export function confusionMatrix(labels: ArrayLike<number>, predictions: ArrayLik
   return m;
 }
 
-export const checkpointStep: Step = {
+export const checkpointStep = defineStep({
   name: 'checkpoint',
-  version: 1,
+  module: import.meta.url,
   usesBackend: true,
   params: (p) => ({ seed: p.seed, trainSize: p.trainSize, valSize: p.valSize }),
-  reads: (store) => [store.history, store.trainBest, ...datasetFiles(store.dataDir)],
-  writes: (store) => [store.finalStepDir('checkpoint')],
-  async run({ params: p, store, log }) {
-    const history = await readJson<History>(store.history);
-    const model = await loadModel(join(store.trainBest, 'model.json'));
-    const data = await loadFashionMnist(store.dataDir);
+  inputs: (store) => ({ history: store.history, best: store.trainBest, dataset: store.dataset }),
+  outputs: (store) => ({ model: store.model, metrics: store.metrics }),
+  async run({ params: p, inputs, outputs, log }) {
+    const history = await inputs.history.read();
+    const model = await inputs.best.load();
+    const data = await inputs.dataset.load();
     const split = trainValSplit(TRAIN_IMAGES, p.trainSize, p.valSize, p.seed);
     const val = evaluateSplit(model, gatherImages(data.train.images, split.val), gatherLabels(data.train.labels, split.val));
     const testIdx = Array.from({ length: data.test.count }, (_, i) => i);
@@ -45,13 +41,13 @@ export const checkpointStep: Step = {
       confusion,
       per_class_accuracy: confusion.map((row, c) => row[c] / Math.max(1, row.reduce((a, b) => a + b, 0))),
     };
-    await saveModel(model, store.modelJson);
-    await writeJson(store.metrics, metrics);
+    await outputs.model.save(model);
+    await outputs.metrics.write(metrics);
     log.info(
       `checkpoint: best epoch ${metrics.best_epoch} of ${metrics.epochs_run}; val acc ${val.accuracy.toFixed(4)} loss ${val.loss.toFixed(4)}; ` +
         `test acc ${test.accuracy.toFixed(4)} loss ${test.loss.toFixed(4)}`,
     );
     model.dispose();
   },
-};
+});
 

@@ -1,11 +1,9 @@
 import { DEBIAN_DATASET_DIR, DEBIAN_PACKAGE, aptSource } from '../pipeline/data/sources/apt.js';
-import { datasetFiles } from '../pipeline/data/dataset.js';
-import { cacheManifestPath } from '../pipeline/data/download-cache.js';
 import { acquireDataset } from '../pipeline/data/download-chain.js';
 import { dirSource } from '../pipeline/data/sources/dir.js';
 import { httpOptionsFrom, httpSource, mirrorsFrom } from '../pipeline/data/sources/http.js';
 import type { Source } from '../pipeline/data/sources/source.js';
-import type { Step } from '../pipeline/core/step.js';
+import { defineStep } from '../pipeline/catalog/store.js';
 
 /**
  * Sources after the cache, in order: the user's folder (--data-dir, else FASHION_MNIST_DIR),
@@ -32,14 +30,14 @@ export function datasetSources(dataDir: string | undefined, env: NodeJS.ProcessE
  * writes outside the run folder (not staged), atomically, and depends on no run parameter: the
  * pinned hashes make every source give the same bytes.
  */
-export const downloadStep: Step = {
+export const downloadStep = defineStep({
   name: 'download',
-  version: 1,
+  module: import.meta.url,
   staged: false,
   params: () => ({}),
-  reads: () => [],
-  writes: (store) => [...datasetFiles(store.dataDir), cacheManifestPath(store.dataDir)],
-  async run({ params, store, log }) {
-    await acquireDataset({ cacheDir: store.dataDir, sources: datasetSources(params.dataDir), log });
+  inputs: () => ({}),
+  outputs: (store) => ({ cache: store.datasetCache }),
+  async run({ params, outputs, log }) {
+    await acquireDataset({ cacheDir: outputs.cache.dir, sources: datasetSources(params.dataDir), log });
   },
-};
+});

@@ -4,16 +4,12 @@
  * (the first training image, an ankle boot) and on the first test image of each class. The
  * untrained twin's maps of the chapter's sample go beside them for contrast.
  */
-import { datasetFiles, IMAGE_SIZE, loadFashionMnist, type Split } from '../pipeline/data/dataset.js';
+import { IMAGE_SIZE, type Split } from '../pipeline/catalog/dataset.js';
 import { BadInputError } from '../pipeline/core/errors.js';
 import { buildModel } from '../pipeline/ml/model.js';
-import { loadModel, modelFiles } from '../pipeline/catalog/model-io.js';
-import { writeNpy } from '../pipeline/catalog/npy.js';
 import { CLASS_NAMES, type FeatureIndex, type LayerMap } from '../pipeline/catalog/schema.js';
 import { lastAxisStats } from '../pipeline/ml/stats.js';
-import type { Step } from '../pipeline/core/step.js';
-import { writeJson } from '../pipeline/core/files.js';
-import { type RunStore } from '../pipeline/catalog/store.js';
+import { defineStep, type RunStore } from '../pipeline/catalog/store.js';
 import { tf } from '../pipeline/tfjs/tf.js';
 
 const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
@@ -73,7 +69,7 @@ export function mapLayerIndices(model: tf.LayersModel, source: string): number[]
  * Runs each conv/pooling sub-model on the samples and saves one .npy [1, H, W, C] per sample and
  * layer under `<prefix><sample id>/<layer>.npy`; returns the LayerMaps per sample.
  */
-async function saveMaps(model: tf.LayersModel, source: string, samples: Sample[], prefix: string, store: RunStore): Promise<LayerMap[][]> {
+async function saveMaps(model: tf.LayersModel, source: string, samples: Sample[], prefix: string, folder: RunStore['featureMaps']): Promise<LayerMap[][]> {
   const maps: LayerMap[][] = samples.map(() => []);
   const batch = tf.tensor4d(concatPixels(samples), [samples.length, IMAGE_SIZE, IMAGE_SIZE, 1]);
   try {
@@ -91,7 +87,7 @@ async function saveMaps(model: tf.LayersModel, source: string, samples: Sample[]
         const data = values.slice(s * size, (s + 1) * size);
         const shape = [1, h, w, c];
         const file = `${prefix}${smp.id}/${layer.name}.npy`;
-        await writeNpy(store.featureMapsFile(file), data, shape);
+        await folder.write(file, data, shape);
         const channels = lastAxisStats(data, shape).map(({ min, max, mean }) => ({ min, max, mean }));
         maps[s].push({ layer: layer.name, file, shape, channels, code: subModelCode(i) });
       }
@@ -117,27 +113,28 @@ function predict(model: tf.LayersModel, samples: Sample[]): number[][] {
 
 const argMax = (xs: number[]) => xs.reduce((best, x, i) => (x > xs[best] ? i : best), 0);
 
-export const featureMapsStep: Step = {
+export const featureMapsStep = defineStep({
   name: 'feature-maps',
-  version: 1,
+  module: import.meta.url,
   params: (p) => ({ seed: p.seed }),
   // The model alone (model.json + its shard, not metrics.json) and the dataset cache files.
-  reads: (store) => [...modelFiles(store.modelJson), ...datasetFiles(store.dataDir)],
-  writes: (store) => [store.stepDir('feature-maps')],
-  async run({ params, store, log }) {
-    const samples = pickSamples(await loadFashionMnist(store.dataDir));
-    const model = await loadModel(store.modelJson);
+  inputs: (store) => ({ model: store.model, dataset: store.dataset }),
+  outputs: (store) => ({ maps: store.featureMaps }),
+  async run({ params, inputs, outputs, log }) {
+    const samples = pickSamples(await inputs.dataset.load());
+    const source = inputs.model.modelJson;
+    const model = await inputs.model.load();
     let index: FeatureIndex;
     try {
-      mapLayerIndices(model, store.modelJson); // a wrong model fails before anything is written
-      for (const s of samples) await writeNpy(store.featureMapsFile(imageFile(s)), s.pixels, [IMAGE_SIZE, IMAGE_SIZE]);
+      mapLayerIndices(model, source); // a wrong model fails before anything is written
+      for (const s of samples) await outputs.maps.write(imageFile(s), s.pixels, [IMAGE_SIZE, IMAGE_SIZE]);
       const probabilities = predict(model, samples);
-      const maps = await saveMaps(model, store.modelJson, samples, '', store);
+      const maps = await saveMaps(model, source, samples, '', outputs.maps);
       const chapter = samples[0];
       const twin = buildModel(params.seed);
       let untrained: LayerMap[];
       try {
-        [untrained] = await saveMaps(twin, 'the untrained twin', [chapter], 'untrained/', store);
+        [untrained] = await saveMaps(twin, 'the untrained twin', [chapter], 'untrained/', outputs.maps);
       } finally {
         twin.dispose();
       }
@@ -158,7 +155,7 @@ export const featureMapsStep: Step = {
     } finally {
       model.dispose();
     }
-    await writeJson(store.featureIndex, index);
+    await outputs.maps.index.write(index);
 
     const right = index.samples.filter((s) => s.prediction === s.label).length;
     const boot = index.samples[0];
@@ -167,4 +164,4 @@ export const featureMapsStep: Step = {
         `${right}/${index.samples.length} predicted right; ${boot.id} (${boot.class_name}) -> ${CLASS_NAMES.en[boot.prediction]} ${boot.probabilities[boot.prediction].toFixed(3)}`,
     );
   },
-};
+});

@@ -1,4 +1,5 @@
 import type { Step } from '../pipeline/core/step.js';
+import type { RunStore } from '../pipeline/catalog/store.js';
 import { checkpointStep } from './checkpoint.js';
 import { downloadStep } from './download.js';
 import { featureMapsStep } from './feature-maps.js';
@@ -7,5 +8,10 @@ import { reportStep } from './report.js';
 import { trainStep } from './train.js';
 import { weightsStep } from './weights.js';
 
-/** The registered steps, in pipeline order. */
-export const STEPS: Step[] = [downloadStep, trainStep, checkpointStep, weightsStep, featureMapsStep, figuresStep, reportStep];
+/**
+ * The steps, in pipeline order: the one place a step is added. `--help`, `--only`/`--from`/`--to`
+ * and run.json's `pipeline` follow this list (a DESIGN.md contract: these names, this order).
+ */
+export const STEPS: readonly Step<RunStore>[] = [downloadStep, trainStep, checkpointStep, weightsStep, featureMapsStep, figuresStep, reportStep];
+
+export const STEP_NAMES: readonly string[] = STEPS.map((s) => s.name);

@@ -3,16 +3,13 @@
  * through the chapter with this run's own numbers and figures, and report.json, the Handlebars
  * context it was rendered from.
  */
-import { readFile } from 'node:fs/promises';
-import { DATASET_FILES } from '../pipeline/data/dataset.js';
+import { DATASET_FILES } from '../pipeline/catalog/dataset.js';
 import type { RunManifest } from '../pipeline/core/manifest.js';
-import { readModelSummary, type ModelSummary } from '../pipeline/catalog/model-summary.js';
-import { STEP_NAMES, type Lang } from '../pipeline/core/params.js';
-import { createPageRenderer, loadFigureSvgs } from '../pipeline/render/report-html.js';
+import type { ModelSummary } from '../pipeline/catalog/model-summary.js';
+import type { Lang } from '../pipeline/core/params.js';
+import { createPageRenderer, templateFiles } from '../pipeline/render/report-html.js';
 import { CLASS_NAMES, type FeatureIndex, type FigureEntry, type FigureIndex, type History, type Metrics, type TensorStats, type WeightStats } from '../pipeline/catalog/schema.js';
-import type { Step } from '../pipeline/core/step.js';
-import { readJson, writeFileSafe, writeJson } from '../pipeline/core/files.js';
-import { type RunStore } from '../pipeline/catalog/store.js';
+import { defineStep, type RunStore } from '../pipeline/catalog/store.js';
 
 /** Section titles: the book's own in Korean (chapter 8-3), for its readers. */
 export const TITLES: Record<Lang, Record<'page' | 'weights' | 'functional' | 'maps' | 'training' | 'evaluation' | 'run', string>> = {
@@ -122,8 +119,9 @@ export function buildReportContext(inputs: ReportInputs) {
   }));
   const ranked = [...perClass].sort((a, b) => a.accuracy - b.accuracy);
 
-  // run.json's keys are sorted alphabetically on disk: show the steps in pipeline order.
-  const order = (name: string) => (STEP_NAMES as readonly string[]).indexOf(name) >>> 0;
+  // run.json's keys are sorted alphabetically on disk: show the steps in pipeline order, which
+  // run.json records too.
+  const order = (name: string) => (manifest.pipeline ?? []).indexOf(name) >>> 0;
   // The report's own row would only ever say "running": it is being written.
   const steps = Object.entries(manifest.steps ?? {})
     .filter(([name]) => name !== 'report')
@@ -208,27 +206,30 @@ export function buildReportContext(inputs: ReportInputs) {
 
 export type ReportContext = ReturnType<typeof buildReportContext>;
 
-/** run.json as the runner left it; the report shows what it finds and never fails on it. */
-async function readRunJson(path: string): Promise<Partial<RunManifest>> {
-  try {
-    const parsed = JSON.parse(await readFile(path, 'utf8')) as unknown;
-    return parsed && typeof parsed === 'object' ? (parsed as Partial<RunManifest>) : {};
-  } catch {
-    return {};
-  }
-}
+/** The artifacts the report shows. */
+const reportSources = (store: RunStore) => ({
+  // run.json carries no paths (see runRecord): the report shows it as it is when written.
+  run: store.runRecord,
+  history: store.history,
+  metrics: store.metrics,
+  model: store.model,
+  // Only stats.json and index.json of these folders: a tensor's bytes do not change the report.
+  stats: store.weights.index,
+  features: store.featureMaps.index,
+  figures: store.figures,
+});
 
-export async function loadReportInputs(store: RunStore, lang: Lang): Promise<ReportInputs> {
+export async function loadReportInputs(inputs: ReturnType<typeof reportSources>, runId: string, lang: Lang): Promise<ReportInputs> {
   return {
     lang,
-    runId: store.runId,
-    manifest: await readRunJson(store.runJson),
-    history: await readJson<History>(store.history),
-    metrics: await readJson<Metrics>(store.metrics),
-    model: await readModelSummary(store.modelJson),
-    stats: await readJson<WeightStats>(store.weightStats),
-    features: await readJson<FeatureIndex>(store.featureIndex),
-    figures: await readJson<FigureIndex>(store.figureIndex),
+    runId,
+    manifest: await inputs.run.read(),
+    history: await inputs.history.read(),
+    metrics: await inputs.metrics.read(),
+    model: await inputs.model.summary(),
+    stats: await inputs.stats.read(),
+    features: await inputs.features.read(),
+    figures: await inputs.figures.index.read(),
   };
 }
 
@@ -238,24 +239,24 @@ export async function renderReport(context: ReportContext, svgs: Map<string, str
   return renderer.render('report', context, svgs);
 }
 
-export const reportStep: Step = {
+export const reportStep = defineStep({
   name: 'report',
-  version: 1,
+  module: import.meta.url,
+  files: templateFiles,
+  packages: ['handlebars'],
   // report.html and report.json sit at the run folder's top, beside other steps' folders: no
   // staging folder to swap in; each file is written atomically instead.
   staged: false,
   params: (p) => ({ lang: p.lang }),
-  // Not run.json: the runner rewrites it around every step, which would make the report stale
-  // forever. The report shows run.json as it is when the report is written.
-  reads: (store) => [store.history, store.metrics, store.modelJson, store.weightStats, store.featureIndex, store.figuresDir],
-  writes: (store) => [store.reportHtml, store.reportJson],
-  async run({ params, store, log }) {
+  inputs: reportSources,
+  outputs: (store) => ({ html: store.reportHtml, context: store.reportJson }),
+  async run({ params, runId, inputs, outputs, log }) {
     const started = performance.now();
-    const context = buildReportContext(await loadReportInputs(store, params.lang));
-    const { svgs } = await loadFigureSvgs(store.figuresDir, store.figureIndex);
+    const context = buildReportContext(await loadReportInputs(inputs, runId, params.lang));
+    const { svgs } = await inputs.figures.readSvgs();
     const html = await renderReport(context, svgs);
-    await writeJson(store.reportJson, context);
-    await writeFileSafe(store.reportHtml, html);
-    log.info(`report: ${store.reportHtml} (${(Buffer.byteLength(html) / 1e6).toFixed(2)} MB) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    await outputs.context.write(context);
+    await outputs.html.write(html);
+    log.info(`report: ${outputs.html.path} (${(Buffer.byteLength(html) / 1e6).toFixed(2)} MB) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   },
-};
+});

@@ -6,13 +6,10 @@
  */
 import { BadInputError } from '../pipeline/core/errors.js';
 import { buildModel } from '../pipeline/ml/model.js';
-import { loadModel, modelFiles } from '../pipeline/catalog/model-io.js';
 import type { NpyArray } from '../pipeline/catalog/npy.js';
-import { writeNpy } from '../pipeline/catalog/npy.js';
 import type { TensorStats, WeightStats } from '../pipeline/catalog/schema.js';
 import { histogram, lastAxisStats, percentiles, sharedEdges, summarize } from '../pipeline/ml/stats.js';
-import type { Step } from '../pipeline/core/step.js';
-import { writeJson } from '../pipeline/core/files.js';
+import { defineStep } from '../pipeline/catalog/store.js';
 import type { tf } from '../pipeline/tfjs/tf.js';
 
 export const PERCENTILES = [1, 5, 25, 50, 75, 95, 99];
@@ -98,19 +95,20 @@ function pairLayers(trained: LayerTensors[], untrained: LayerTensors[], source: 
   return trained.map((t, i) => [t, untrained[i]]);
 }
 
-export const weightsStep: Step = {
+export const weightsStep = defineStep({
   name: 'weights',
-  version: 1,
+  module: import.meta.url,
   params: (p) => ({ seed: p.seed }),
   // The model alone (model.json + its shard): a change to metrics.json must not redo this step.
-  reads: (store) => modelFiles(store.modelJson),
-  writes: (store) => [store.stepDir('weights')],
-  async run({ params, store, log }) {
-    const trainedModel = await loadModel(store.modelJson);
+  inputs: (store) => ({ model: store.model }),
+  outputs: (store) => ({ weights: store.weights }),
+  async run({ params, inputs, outputs, log }) {
+    const source = inputs.model.modelJson;
+    const trainedModel = await inputs.model.load();
     const untrainedModel = buildModel(params.seed);
     let pairs: [LayerTensors, LayerTensors][];
     try {
-      pairs = pairLayers(layerTensors(trainedModel, store.modelJson), layerTensors(untrainedModel, 'the untrained twin'), store.modelJson);
+      pairs = pairLayers(layerTensors(trainedModel, source), layerTensors(untrainedModel, 'the untrained twin'), source);
     } finally {
       trainedModel.dispose();
       untrainedModel.dispose();
@@ -124,13 +122,13 @@ export const weightsStep: Step = {
         const edges = sharedEdges(trained[name].data, untrained[name].data);
         for (const [kind, lt] of [['trained', trained], ['untrained', untrained]] as const) {
           const file = weightFile(kind, lt.layer, name);
-          await writeNpy(store.weightsFile(file), lt[name].data, lt[name].shape);
+          await outputs.weights.write(file, lt[name].data, lt[name].shape);
           stats[kind][lt.layer][name] = tensorStats(file, lt[name], edges, name === 'kernel');
         }
       }
       if (trained.className === 'Conv2D') stats.glorot[trained.layer] = glorot(trained.kernel.shape);
     }
-    await writeJson(store.weightStats, stats);
+    await outputs.weights.index.write(stats);
 
     const first = pairs[0][0].layer;
     const k = (kind: ModelKind) => stats[kind][first].kernel;
@@ -139,4 +137,4 @@ export const weightsStep: Step = {
         `untrained mean ${k('untrained').mean.toFixed(4)} std ${k('untrained').std.toFixed(4)} (Glorot std ${stats.glorot[first]?.std.toFixed(4) ?? 'n/a'})`,
     );
   },
-};
+});

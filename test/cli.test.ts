@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCli } from '../pipeline/cli.js';
 import { UsageError, BadInputError } from '../pipeline/core/errors.js';
-import { STEP_NAMES } from '../pipeline/core/params.js';
+import { STEP_NAMES } from '../steps/index.js';
 import { runCli, tempDir } from './helpers.js';
 
 const hasTfjsNode = (() => {

@@ -3,7 +3,7 @@ import { copyFile, readFile, rm, stat, unlink, utimes, writeFile } from 'node:fs
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DATASET_FILES, datasetFiles, loadFashionMnist, pinMismatch } from '../pipeline/data/dataset.js';
+import { DATASET_FILES, datasetFiles, loadFashionMnist, pinMismatch } from '../pipeline/catalog/dataset.js';
 import { BadInputError } from '../pipeline/core/errors.js';
 import { tempDir } from './helpers.js';
 

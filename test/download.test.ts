@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { which } from 'zx/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DATASET_FILES, loadFashionMnist, type DatasetFile } from '../pipeline/data/dataset.js';
+import { DATASET_FILES, loadFashionMnist, type DatasetFile } from '../pipeline/catalog/dataset.js';
 import { cacheManifestPath, type CacheManifest } from '../pipeline/data/download-cache.js';
 import { acquireDataset } from '../pipeline/data/download-chain.js';
 import { BadInputError } from '../pipeline/core/errors.js';
@@ -15,8 +15,10 @@ import { aptSource } from '../pipeline/data/sources/apt.js';
 import { dirSource } from '../pipeline/data/sources/dir.js';
 import { httpSource, type HttpOptions } from '../pipeline/data/sources/http.js';
 import { SourceError, type Source } from '../pipeline/data/sources/source.js';
+import { RunStore } from '../pipeline/catalog/store.js';
 import { datasetSources, downloadStep } from '../steps/download.js';
 import { runCli, tempDir } from './helpers.js';
+import { pathsOf } from './helpers/step-context.js';
 
 const DEBIAN_DIR = '/usr/share/datasets/fashion-mnist';
 const [TRAIN_IMAGES, , , TEST_LABELS] = DATASET_FILES;
@@ -441,9 +443,10 @@ describe('when every source fails', () => {
 describe('the download step', () => {
   it('writes the cache outside the run folder and depends on no run parameter', () => {
     expect(downloadStep.staged).toBe(false);
-    expect(downloadStep.reads({} as never)).toEqual([]);
-    const store = { dataDir: '/a/data/fashion-mnist' } as Parameters<typeof downloadStep.writes>[0];
-    expect(downloadStep.writes(store)).toEqual([...GZ.map((n) => `/a/data/fashion-mnist/${n}`), '/a/data/fashion-mnist/manifest.json']);
+    expect(pathsOf(downloadStep.inputs({} as never))).toEqual([]);
+    const store = new RunStore('/a', 'r');
+    expect(store.dataDir).toBe('/a/data/fashion-mnist');
+    expect(pathsOf(downloadStep.outputs(store))).toEqual([...GZ.map((n) => `/a/data/fashion-mnist/${n}`), '/a/data/fashion-mnist/manifest.json']);
   });
 
   it('from the CLI: fills the cache from Debian, repairs a changed file, and fails with exit 1 when nothing works', async () => {

@@ -2,24 +2,26 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { datasetFiles, loadFashionMnist } from '../pipeline/data/dataset.js';
+import { datasetFiles, loadFashionMnist } from '../pipeline/catalog/dataset.js';
 import { consoleLogger } from '../pipeline/core/log.js';
 import { BadInputError } from '../pipeline/core/errors.js';
 import { loadModel, saveModel } from '../pipeline/catalog/model-io.js';
 import { readNpy } from '../pipeline/catalog/npy.js';
 import { PROFILE_DEFAULTS, type Params } from '../pipeline/core/params.js';
 import { CLASS_NAMES, type FeatureIndex, type LayerMap } from '../pipeline/catalog/schema.js';
-import type { StepContext } from '../pipeline/core/step.js';
+import type { Artifacts, Step } from '../pipeline/core/step.js';
 import { readJson } from '../pipeline/core/files.js';
 import { RunStore } from '../pipeline/catalog/store.js';
 import { initTf, tf } from '../pipeline/tfjs/tf.js';
 import { featureMapsStep } from '../steps/feature-maps.js';
 import { weightsStep } from '../steps/weights.js';
 import { linkDataset, makeFixtureRun, type FixtureRun } from './helpers/fixture-run.js';
+import { pathsOf, stepContext } from './helpers/step-context.js';
 
 const SEED = 42;
 const params: Params = { ...PROFILE_DEFAULTS.quick, profile: 'quick', seed: SEED, backend: 'cpu', lang: 'en' };
-const ctx = (store: RunStore): StepContext => ({ params, store, log: consoleLogger({ quiet: true }), backend: 'cpu', fingerprint: 'test', force: false });
+const ctx = <I extends Artifacts, O extends Artifacts>(step: Step<RunStore, I, O>, store: RunStore) =>
+  stepContext(step, params, store, { log: consoleLogger({ quiet: true }), backend: 'cpu' });
 
 const MAPS: [string, number[]][] = [
   ['conv2d', [1, 28, 28, 32]],
@@ -38,9 +40,9 @@ beforeAll(async () => {
   fixture = await makeFixtureRun(SEED);
   store = fixture.store;
   // The weights step saves the kernels the independent computation below starts from.
-  await weightsStep.run(ctx(store));
-  await featureMapsStep.run(ctx(store));
-  index = await readJson<FeatureIndex>(store.featureIndex);
+  await weightsStep.run(ctx(weightsStep, store));
+  await featureMapsStep.run(ctx(featureMapsStep, store));
+  index = await readJson<FeatureIndex>(store.featureMaps.index.path);
   data = await loadFashionMnist(store.dataDir);
 });
 afterAll(async () => {
@@ -104,10 +106,9 @@ async function checkMaps(layers: LayerMap[], direct: Record<string, Float32Array
 describe('feature-maps step', () => {
   it('declares its inputs, outputs and params', () => {
     expect(featureMapsStep.name).toBe('feature-maps');
-    expect(featureMapsStep.version).toBeGreaterThanOrEqual(1);
     expect(featureMapsStep.params(params)).toEqual({ seed: SEED });
-    expect(featureMapsStep.reads(store)).toEqual([join(store.runDir, 'checkpoint', 'model.json'), join(store.runDir, 'checkpoint', 'weights.bin'), ...datasetFiles(store.dataDir)]);
-    expect(featureMapsStep.writes(store)).toEqual([join(store.runDir, 'feature-maps')]);
+    expect(pathsOf(featureMapsStep.inputs(store))).toEqual([join(store.runDir, 'checkpoint', 'model.json'), join(store.runDir, 'checkpoint', 'weights.bin'), ...datasetFiles(store.dataDir)]);
+    expect(pathsOf(featureMapsStep.outputs(store))).toEqual([join(store.runDir, 'feature-maps')]);
   });
 
   it('takes the chapter sample (train image 0, an ankle boot) and the first test image of each class', () => {
@@ -148,7 +149,7 @@ describe('feature-maps step', () => {
   });
 
   it("records the model's prediction and probabilities", async () => {
-    const model = await loadModel(store.modelJson);
+    const model = await loadModel(store.model.modelJson);
     try {
       for (const s of index.samples) {
         const img = await mapNpy(s.image);
@@ -178,11 +179,11 @@ describe('feature-maps step', () => {
       const other = new RunStore(join(root, 'artifacts'), 'other');
       await linkDataset(other);
       const model = tf.sequential({ layers: [tf.layers.dense({ name: 'dense', inputShape: [784], units: 10 })] });
-      await saveModel(model, other.modelJson);
+      await saveModel(model, other.model.modelJson);
       model.dispose();
-      const err = await featureMapsStep.run(ctx(other)).catch((e: unknown) => e);
+      const err = await featureMapsStep.run(ctx(featureMapsStep, other)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(BadInputError);
-      expect((err as Error).message).toContain(`${other.modelJson} is not the book's CNN (input 784, 0 conv/pooling layers)`);
+      expect((err as Error).message).toContain(`${other.model.modelJson} is not the book's CNN (input 784, 0 conv/pooling layers)`);
       expect(await readdir(other.runDir)).toEqual(['checkpoint']);
     } finally {
       await rm(root, { recursive: true, force: true });
@@ -191,7 +192,7 @@ describe('feature-maps step', () => {
 
   it('leaves no tensors behind', async () => {
     const before = tf.memory().numTensors;
-    await featureMapsStep.run(ctx(store));
+    await featureMapsStep.run(ctx(featureMapsStep, store));
     expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -23,6 +23,7 @@ import { imageGridSpec, inputPanel, mapPanel } from '../pipeline/render/figures/
 import { diagramBoxes } from '../pipeline/render/figures/model-diagram.js';
 import { tempDir } from './helpers.js';
 import { bookConfusion, HISTORY, makeReportRun, stepContext, type ReportRun } from './helpers/report-run.js';
+import { pathsOf } from './helpers/step-context.js';
 
 // Specs are deep unions in vega-lite's types; the tests read them back as the plain JSON they are.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -263,22 +264,29 @@ describe('figures step on a run folder', () => {
     run = await makeReportRun('en');
     store = run.store;
     const started = performance.now();
-    await figuresStep.run(stepContext(run.params, store));
+    await figuresStep.run(stepContext(figuresStep, run.params, store));
     seconds = (performance.now() - started) / 1000;
-    index = await readJson<FigureIndex>(store.figureIndex);
+    index = await readJson<FigureIndex>(store.figures.index.path);
   });
   afterAll(async () => run?.cleanup());
 
   it('declares what it reads and writes, and its params', () => {
     expect(figuresStep.params(run.params)).toEqual({ lang: 'en' });
-    expect(figuresStep.reads(store)).toEqual([store.history, store.metrics, store.modelJson, join(store.runDir, 'weights'), join(store.runDir, 'feature-maps')]);
-    expect(figuresStep.writes(store)).toEqual([join(store.runDir, 'figures')]);
+    expect(pathsOf(figuresStep.inputs(store))).toEqual([
+      store.history.path,
+      store.metrics.path,
+      store.model.modelJson,
+      join(store.runDir, 'checkpoint', 'weights.bin'),
+      join(store.runDir, 'weights'),
+      join(store.runDir, 'feature-maps'),
+    ]);
+    expect(pathsOf(figuresStep.outputs(store))).toEqual([join(store.runDir, 'figures')]);
     expect(figuresStep.staged).not.toBe(false);
   });
 
   it('writes every figure of the chapter as spec, SVG and PNG, listed in index.json with titles and sizes', async () => {
     const names = index.figures.map((f) => f.name);
-    const features = await readJson<FeatureIndex>(store.featureIndex);
+    const features = await readJson<FeatureIndex>(store.featureMaps.index.path);
     const testIds = features.samples.filter((s) => s.split === 'test').map((s) => `class-${s.id}`);
     expect(testIds).toHaveLength(10);
     expect(names).toEqual([
@@ -296,26 +304,26 @@ describe('figures step on a run folder', () => {
       'confusion',
       'per-class-accuracy',
     ]);
-    const files = (await readdir(store.figuresDir)).sort();
+    const files = (await readdir(store.figures.dir)).sort();
     expect(files).toEqual([...names.flatMap((n) => [`${n}.png`, `${n}.svg`, `${n}.vl.json`]), 'index.json'].sort());
     for (const f of index.figures) {
       expect(f.title.length).toBeGreaterThan(5);
-      const svg = await readFile(join(store.figuresDir, `${f.name}.svg`), 'utf8');
-      const png = decodePng(await readFile(join(store.figuresDir, `${f.name}.png`)));
+      const svg = await readFile(join(store.figures.dir, `${f.name}.svg`), 'utf8');
+      const png = decodePng(await readFile(join(store.figures.dir, `${f.name}.png`)));
       expect(f.bytes.svg).toBe(Buffer.byteLength(svg));
       expect(new RegExp(`^<svg [^>]*width="${f.width}" height="${f.height}"`).test(svg)).toBe(true);
       expect([png.width, png.height]).toEqual([Math.ceil(f.width * 2), Math.ceil(f.height * 2)]);
-      const spec = JSON.parse(await readFile(join(store.figuresDir, `${f.name}.vl.json`), 'utf8'));
+      const spec = JSON.parse(await readFile(join(store.figures.dir, `${f.name}.vl.json`), 'utf8'));
       expect(spec.$schema).toBe('https://vega.github.io/schema/vega-lite/v6.json');
     }
     expect(index.figures.find((f) => f.name === 'maps-train-0-conv2d')).toMatchObject({ kind: 'feature-maps', sample: 'train-0', layer: 'conv2d' });
   });
 
   it("draws the run's own kernels: the conv2d spec holds the trained and untrained kernel.npy values", async () => {
-    const stats = await readJson<WeightStats>(store.weightStats);
-    const spec = JSON.parse(await readFile(join(store.figuresDir, 'kernels-conv2d.vl.json'), 'utf8'));
+    const stats = await readJson<WeightStats>(store.weights.index.path);
+    const spec = JSON.parse(await readFile(join(store.figures.dir, 'kernels-conv2d.vl.json'), 'utf8'));
     for (const [p, kind] of (['trained', 'untrained'] as const).entries()) {
-      const kernel = await readNpy(store.weightsFile(stats[kind].conv2d.kernel.file));
+      const kernel = await readNpy(store.weights.file(stats[kind].conv2d.kernel.file));
       const cells = spec.vconcat[p].data.values;
       expect(cells).toHaveLength(288);
       for (const c of cells) expect(close(c.value, kernel.data[(c.i * 3 + c.j) * 32 + c.filter])).toBe(true);
@@ -324,13 +332,13 @@ describe('figures step on a run folder', () => {
   });
 
   it('draws each feature map from its .npy: 32 conv2d maps of 28 x 28, trained beside untrained, each over its own range', async () => {
-    const features = await readJson<FeatureIndex>(store.featureIndex);
-    const spec = JSON.parse(await readFile(join(store.figuresDir, 'maps-train-0-conv2d.vl.json'), 'utf8'));
+    const features = await readJson<FeatureIndex>(store.featureMaps.index.path);
+    const spec = JSON.parse(await readFile(join(store.figures.dir, 'maps-train-0-conv2d.vl.json'), 'utf8'));
     expect(spec.hconcat).toHaveLength(2);
     const maps = [features.samples[0].layers[0], features.untrained.layers[0]];
     for (const [p, layer] of maps.entries()) {
       expect(layer.layer).toBe('conv2d');
-      const tensor = await readNpy(store.featureMapsFile(layer.file));
+      const tensor = await readNpy(store.featureMaps.file(layer.file));
       const tiles = spec.hconcat[p].data.values;
       expect(tiles).toHaveLength(32);
       for (const c of [0, 5, 31]) {
@@ -345,17 +353,17 @@ describe('figures step on a run folder', () => {
         }
       }
     }
-    const second = JSON.parse(await readFile(join(store.figuresDir, 'maps-train-0-conv2d_1.vl.json'), 'utf8'));
+    const second = JSON.parse(await readFile(join(store.figures.dir, 'maps-train-0-conv2d_1.vl.json'), 'utf8'));
     expect(second.data.values).toHaveLength(64);
     expect(decodeDataUrl(second.data.values[0].url).width).toBe(14);
   });
 
   it('is byte-identical when run again on the same artifacts', async () => {
     const again = join(run.root, 'figures-again');
-    await figuresStep.run(stepContext(run.params, store.withStaging('figures', again)));
-    const files = (await readdir(store.figuresDir)).sort();
+    await figuresStep.run(stepContext(figuresStep, run.params, store.withStaging('figures', again)));
+    const files = (await readdir(store.figures.dir)).sort();
     expect((await readdir(again)).sort()).toEqual(files);
-    for (const f of files) expect((await readFile(join(again, f))).equals(await readFile(join(store.figuresDir, f)))).toBe(true);
+    for (const f of files) expect((await readFile(join(again, f))).equals(await readFile(join(store.figures.dir, f)))).toBe(true);
   });
 
   it('stays within the budget: figures in under 10 s (the book profile draws the same maps)', () => {
@@ -365,21 +373,21 @@ describe('figures step on a run folder', () => {
 
   it('names the artifact at fault when one is missing or inconsistent', async () => {
     const bad = new RunStore(join(run.root, 'artifacts'), 'fixture').withStaging('figures', join(run.root, 'figures-bad'));
-    const features = await readJson<FeatureIndex>(store.featureIndex);
+    const features = await readJson<FeatureIndex>(store.featureMaps.index.path);
     const index = structuredClone(features);
     index.samples[0].layers[0].shape = [1, 14, 14, 32];
-    const original = await readFile(store.featureIndex);
-    await writeFile(store.featureIndex, JSON.stringify(index));
+    const original = await readFile(store.featureMaps.index.path);
+    await writeFile(store.featureMaps.index.path, JSON.stringify(index));
     try {
-      await expect(figuresStep.run(stepContext(run.params, bad))).rejects.toThrow(
-        new RegExp(`${store.featureMapsFile('train-0/conv2d.npy').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} has shape \\[1, 28, 28, 32\\] but its index says \\[1, 14, 14, 32\\]`),
+      await expect(figuresStep.run(stepContext(figuresStep, run.params, bad))).rejects.toThrow(
+        new RegExp(`${store.featureMaps.file('train-0/conv2d.npy').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} has shape \\[1, 28, 28, 32\\] but its index says \\[1, 14, 14, 32\\]`),
       );
-      await rm(store.featureIndex);
-      const err = await figuresStep.run(stepContext(run.params, bad)).catch((e: unknown) => e);
+      await rm(store.featureMaps.index.path);
+      const err = await figuresStep.run(stepContext(figuresStep, run.params, bad)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(BadInputError);
-      expect((err as Error).message).toContain(`missing ${store.featureIndex}`);
+      expect((err as Error).message).toContain(`missing ${store.featureMaps.index.path}`);
     } finally {
-      await writeFile(store.featureIndex, original);
+      await writeFile(store.featureMaps.index.path, original);
     }
   });
 });

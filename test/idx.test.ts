@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BadInputError } from '../pipeline/core/errors.js';
-import { parseIdx, readIdx } from '../pipeline/data/idx.js';
+import { parseIdx, readIdx } from '../pipeline/catalog/idx.js';
 import { tempDir } from './helpers.js';
 
 const DEBIAN_DIR = '/usr/share/datasets/fashion-mnist';

@@ -7,7 +7,6 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadFigureSvgs } from '../pipeline/render/report-html.js';
 import type { FigureIndex } from '../pipeline/catalog/schema.js';
 import { readJson } from '../pipeline/core/files.js';
 import { RunStore } from '../pipeline/catalog/store.js';
@@ -37,9 +36,9 @@ describe('the report in a real browser', () => {
   beforeAll(async () => {
     run = await makeReportRun('en');
     store = run.store;
-    await figuresStep.run(stepContext(run.params, store));
-    await reportStep.run(stepContext(run.params, store));
-    figures = await readJson<FigureIndex>(store.figureIndex);
+    await figuresStep.run(stepContext(figuresStep, run.params, store));
+    await reportStep.run(stepContext(reportStep, run.params, store));
+    figures = await readJson<FigureIndex>(store.figures.index.path);
   });
   // KEEP_FIXTURE=1 keeps the run folder (and its screenshots report.png, report-phone.png) to look at.
   afterAll(async () => {
@@ -48,12 +47,12 @@ describe('the report in a real browser', () => {
   });
 
   it('shows every section and figure at laptop and phone widths, from disk, with no request and no error', async () => {
-    const [laptop, phone] = await viewPage(store.reportHtml, [
+    const [laptop, phone] = await viewPage(store.reportHtml.path, [
       { width: 1280, screenshot: store.reportScreenshot },
       { width: 390, screenshot: store.reportScreenshotPhone },
     ]);
-    expectWholeReport(laptop, store.reportHtml, figures);
-    expectWholeReport(phone, store.reportHtml, figures);
+    expectWholeReport(laptop, store.reportHtml.path, figures);
+    expectWholeReport(phone, store.reportHtml.path, figures);
     // At a laptop's width the figures show at their own size; on a phone they shrink to the width.
     const confusion = figures.figures.find((f) => f.name === 'confusion')!;
     expect(laptop.figures.find((f) => f.name === 'confusion')!.width).toBeCloseTo(confusion.width, 0);
@@ -69,18 +68,18 @@ describe('the report in a real browser', () => {
   });
 
   it("parses every figure's SVG with the browser's XML parser", async () => {
-    const { svgs } = await loadFigureSvgs(store.figuresDir, store.figureIndex);
+    const { svgs } = await store.figures.readSvgs();
     expect(await parseSvgs([...svgs.values()])).toEqual([...svgs.keys()].map(() => null));
     expect((await parseSvgs(['<svg xmlns="http://www.w3.org/2000/svg"><g></svg>']))[0]).not.toBeNull();
   });
 
   it('shows markup in a run id, git commit or class name as text, never as markup', async () => {
-    const inputs = await loadReportInputs(store, 'en');
+    const inputs = await loadReportInputs(reportStep.inputs(store), store.runId, 'en');
     inputs.manifest = { ...manifest(run.params, HOSTILE_ID), git_commit: HOSTILE_ATTR };
     const ctx = buildReportContext(inputs);
     ctx.evaluation.per_class[0].name = HOSTILE_ID;
     ctx.maps.classes[0].class_name = HOSTILE_ATTR;
-    const { svgs } = await loadFigureSvgs(store.figuresDir, store.figureIndex);
+    const { svgs } = await store.figures.readSvgs();
     const path = join(run.root, 'hostile.html');
     await writeFile(path, await renderReport(ctx, svgs));
     const [view] = await viewPage(path, [{ width: 1280 }]);
@@ -91,8 +90,8 @@ describe('the report in a real browser', () => {
   });
 
   it("shows the Korean report's section titles and class names", async () => {
-    const ctx = buildReportContext(await loadReportInputs(store, 'ko'));
-    const { svgs } = await loadFigureSvgs(store.figuresDir, store.figureIndex);
+    const ctx = buildReportContext(await loadReportInputs(reportStep.inputs(store), store.runId, 'ko'));
+    const { svgs } = await store.figures.readSvgs();
     const path = join(run.root, 'ko.html');
     await writeFile(path, await renderReport(ctx, svgs));
     const [view] = await viewPage(path, [{ width: 390 }]);

@@ -2,13 +2,14 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BadInputError } from '../pipeline/core/errors.js';
-import { formatInt, loadFigureSvgs } from '../pipeline/render/report-html.js';
+import { formatInt } from '../pipeline/render/report-html.js';
 import { CLASS_NAMES, type FeatureIndex, type FigureIndex, type WeightStats } from '../pipeline/catalog/schema.js';
 import { readJson } from '../pipeline/core/files.js';
 import { RunStore } from '../pipeline/catalog/store.js';
 import { figuresStep } from '../steps/figures.js';
 import { buildReportContext, loadReportInputs, renderReport, reportStep, TITLES, type ReportContext } from '../steps/report.js';
 import { HISTORY, makeReportRun, manifest, stepContext, type ReportRun } from './helpers/report-run.js';
+import { pathsOf } from './helpers/step-context.js';
 
 const SECTIONS = ['weights', 'functional-api', 'feature-maps', 'training', 'evaluation', 'run'];
 const HOSTILE_ID = '<script>alert(1)</script>';
@@ -28,13 +29,12 @@ let seconds: number;
 beforeAll(async () => {
   run = await makeReportRun('en');
   store = run.store;
-  const ctx = stepContext(run.params, store);
   const started = performance.now();
-  await figuresStep.run(ctx);
-  await reportStep.run(ctx);
+  await figuresStep.run(stepContext(figuresStep, run.params, store));
+  await reportStep.run(stepContext(reportStep, run.params, store));
   seconds = (performance.now() - started) / 1000;
-  html = await readFile(store.reportHtml, 'utf8');
-  context = await readJson<ReportContext>(store.reportJson);
+  html = await readFile(store.reportHtml.path, 'utf8');
+  context = await readJson<ReportContext>(store.reportJson.path);
 });
 afterAll(async () => run?.cleanup());
 
@@ -42,15 +42,23 @@ describe('report step', () => {
   it('writes report.html and report.json at the run folder top, unstaged, depending on the language only', () => {
     expect(reportStep.staged).toBe(false);
     expect(reportStep.params(run.params)).toEqual({ lang: 'en' });
-    expect(reportStep.writes(store)).toEqual([join(store.runDir, 'report.html'), join(store.runDir, 'report.json')]);
-    expect(reportStep.reads(store)).toEqual([store.history, store.metrics, store.modelJson, store.weightStats, store.featureIndex, join(store.runDir, 'figures')]);
+    expect(pathsOf(reportStep.outputs(store))).toEqual([join(store.runDir, 'report.html'), join(store.runDir, 'report.json')]);
+    expect(pathsOf(reportStep.inputs(store))).toEqual([
+      store.history.path,
+      store.metrics.path,
+      store.model.modelJson,
+      join(store.runDir, 'checkpoint', 'weights.bin'),
+      store.weights.index.path,
+      store.featureMaps.index.path,
+      join(store.runDir, 'figures'),
+    ]);
     // run.json changes around every step; reading it into the fingerprint would redo the report each time
-    expect(reportStep.reads(store)).not.toContain(store.runJson);
+    expect(pathsOf(reportStep.inputs(store))).not.toContain(store.runJson);
   });
 
   it("builds its context from the run's artifacts, with the run's own numbers", async () => {
-    const stats = await readJson<WeightStats>(store.weightStats);
-    const features = await readJson<FeatureIndex>(store.featureIndex);
+    const stats = await readJson<WeightStats>(store.weights.index.path);
+    const features = await readJson<FeatureIndex>(store.featureMaps.index.path);
     expect(context.titles).toEqual(TITLES.en);
     expect(context.model.total_params).toBe(333_526);
     expect(context.model.layers.map((l) => l.name)).toEqual(['conv2d', 'max_pooling2d', 'conv2d_1', 'max_pooling2d_1', 'flatten', 'dense', 'dropout', 'dense_1']);
@@ -100,9 +108,9 @@ describe('report step', () => {
   });
 
   it('inlines every figure the figures step drew, once, and nothing else raw', async () => {
-    const index = await readJson<FigureIndex>(store.figureIndex);
+    const index = await readJson<FigureIndex>(store.figures.index.path);
     for (const f of index.figures) {
-      const svg = await readFile(join(store.figuresDir, `${f.name}.svg`), 'utf8');
+      const svg = await readFile(join(store.figures.dir, `${f.name}.svg`), 'utf8');
       expect(html.split(svg).length - 1).toBe(1);
       expect(html).toContain(`<figure class="fig" id="fig-${f.name}" data-figure="${f.name}">`);
     }
@@ -131,17 +139,17 @@ describe('report step', () => {
   });
 
   it('gives the same bytes when run again', async () => {
-    const before = await readFile(store.reportHtml);
-    const json = await readFile(store.reportJson);
-    await reportStep.run(stepContext(run.params, store));
-    expect((await readFile(store.reportHtml)).equals(before)).toBe(true);
-    expect((await readFile(store.reportJson)).equals(json)).toBe(true);
+    const before = await readFile(store.reportHtml.path);
+    const json = await readFile(store.reportJson.path);
+    await reportStep.run(stepContext(reportStep, run.params, store));
+    expect((await readFile(store.reportHtml.path)).equals(before)).toBe(true);
+    expect((await readFile(store.reportJson.path)).equals(json)).toBe(true);
   });
 
   it("gives the book's Korean section titles and class names with lang ko", async () => {
-    const inputs = await loadReportInputs(store, 'ko');
+    const inputs = await loadReportInputs(reportStep.inputs(store), store.runId, 'ko');
     const ko = buildReportContext(inputs);
-    const { svgs } = await loadFigureSvgs(store.figuresDir, store.figureIndex);
+    const { svgs } = await store.figures.readSvgs();
     const page = await renderReport(ko, svgs);
     for (const title of ['가중치 시각화', '함수형 API', '특성 맵 시각화']) expect(page).toContain(title);
     expect(page).toContain('<h1 lang="ko">합성곱 신경망의 시각화</h1>');
@@ -151,12 +159,12 @@ describe('report step', () => {
   });
 
   it('escapes every text from the artifacts: markup in a run id or class name shows as text', async () => {
-    const inputs = await loadReportInputs(store, 'en');
+    const inputs = await loadReportInputs(reportStep.inputs(store), store.runId, 'en');
     inputs.manifest = { ...manifest(run.params, HOSTILE_ID), git_commit: HOSTILE_ATTR, backend_reason: `<b>${HOSTILE_ATTR}</b>` };
     const ctx = buildReportContext(inputs);
     ctx.evaluation.per_class[0].name = HOSTILE_ID;
     ctx.maps.classes[0].class_name = HOSTILE_ATTR;
-    const { svgs } = await loadFigureSvgs(store.figuresDir, store.figureIndex);
+    const { svgs } = await store.figures.readSvgs();
     const page = await renderReport(ctx, svgs);
     expect(page).not.toContain('<script');
     expect(page).not.toContain('<img');
@@ -166,33 +174,33 @@ describe('report step', () => {
   });
 
   it('names what is missing when an input is absent', async () => {
-    const index = await readFile(store.figureIndex);
-    await rm(store.figureIndex);
+    const index = await readFile(store.figures.index.path);
+    await rm(store.figures.index.path);
     try {
-      const err = await reportStep.run(stepContext(run.params, store)).catch((e: unknown) => e);
+      const err = await reportStep.run(stepContext(reportStep, run.params, store)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(BadInputError);
-      expect((err as Error).message).toContain(`missing ${store.figureIndex}`);
+      expect((err as Error).message).toContain(`missing ${store.figures.index.path}`);
       // the report written before is still whole
-      expect(await readFile(store.reportHtml, 'utf8')).toBe(html);
+      expect(await readFile(store.reportHtml.path, 'utf8')).toBe(html);
     } finally {
-      await writeFile(store.figureIndex, index);
+      await writeFile(store.figures.index.path, index);
     }
-    const svg = join(store.figuresDir, 'confusion.svg');
+    const svg = join(store.figures.dir, 'confusion.svg');
     const saved = await readFile(svg);
     await writeFile(svg, 'not an svg');
     try {
-      await expect(reportStep.run(stepContext(run.params, store))).rejects.toThrow(`${svg} is missing or not an SVG`);
+      await expect(reportStep.run(stepContext(reportStep, run.params, store))).rejects.toThrow(`${svg} is missing or not an SVG`);
     } finally {
       await writeFile(svg, saved);
     }
   });
 
   it('reads run.json leniently: a run.json without steps or versions still gives a report', async () => {
-    const inputs = await loadReportInputs(store, 'en');
+    const inputs = await loadReportInputs(reportStep.inputs(store), store.runId, 'en');
     inputs.manifest = {};
     const ctx = buildReportContext(inputs);
     expect(ctx.run).toMatchObject({ id: 'fixture', git_commit: 'unknown', steps: [], versions: [], seed: null });
-    const { svgs } = await loadFigureSvgs(store.figuresDir, store.figureIndex);
+    const { svgs } = await store.figures.readSvgs();
     const page = await renderReport(ctx, svgs);
     expect(page).toContain('<tr><th scope="row">git commit</th><td class="hash">unknown</td></tr>');
     expect(ctx.training.max_epochs).toBeNull();

@@ -6,44 +6,82 @@ import { BadInputError } from '../pipeline/core/errors.js';
 import { lockRun } from '../pipeline/core/lock.js';
 import { consoleLogger } from '../pipeline/core/log.js';
 import type { RunManifest } from '../pipeline/core/manifest.js';
-import { PROFILE_DEFAULTS, type Params, type StepName } from '../pipeline/core/params.js';
+import { PROFILE_DEFAULTS, type Params } from '../pipeline/core/params.js';
 import { runPipeline, StepFailedError } from '../pipeline/core/runner.js';
-import type { Step } from '../pipeline/core/step.js';
+import type { RunFolder, Step } from '../pipeline/core/step.js';
 import { writeFileSafe } from '../pipeline/core/files.js';
+import { FileArtifact, FolderArtifact } from '../pipeline/catalog/artifacts.js';
 import { RunStore } from '../pipeline/catalog/store.js';
 import { tempDir } from './helpers.js';
 
 const params: Params = { profile: 'quick', ...PROFILE_DEFAULTS.quick, backend: 'cpu', lang: 'en' };
 
 /**
+ * A run folder for the fixture steps: a RunStore's paths, plus the folder a fixture step writes
+ * (its staging folder while the runner runs it), which RunStore hands out only through the real
+ * steps' artifacts.
+ */
+class FixtureRun implements RunFolder<FixtureRun> {
+  constructor(
+    readonly store: RunStore,
+    private readonly staging = new Map<string, string>(),
+  ) {}
+  get runId(): string {
+    return this.store.runId;
+  }
+  get runDir(): string {
+    return this.store.runDir;
+  }
+  get runJson(): string {
+    return this.store.runJson;
+  }
+  get scratchDirs(): readonly string[] {
+    return this.store.scratchDirs;
+  }
+  finalStepDir(step: string): string {
+    return this.store.finalStepDir(step);
+  }
+  withStaging(step: string, dir: string): FixtureRun {
+    return new FixtureRun(this.store, new Map(this.staging).set(step, dir));
+  }
+  /** The folder `step` writes: its staging folder in a staging view, else its final folder. */
+  stepDir(step: string): string {
+    return this.staging.get(step) ?? this.finalStepDir(step);
+  }
+}
+
+/**
  * Fixture steps: each writes one file whose content depends on its param and on what the previous
  * step wrote, so that re-running and skipping can be checked on disk.
  */
-function fixtureSteps(calls: StepName[], failing?: StepName): Step[] {
-  const names: StepName[] = ['download', 'train', 'checkpoint'];
+function fixtureSteps(calls: string[], failing?: string): Step<FixtureRun, Record<string, FileArtifact>, { dir: FolderArtifact }>[] {
+  const names = ['download', 'train', 'checkpoint'];
   return names.map((name, i) => ({
     name,
-    version: 1,
+    module: import.meta.url,
     params: (p: Params) => (name === 'train' ? { epochs: p.epochs } : {}),
-    reads: (s: RunStore) => (i === 0 ? [] : [join(s.finalStepDir(names[i - 1]), 'out.txt')]),
-    writes: (s: RunStore) => [s.finalStepDir(name)],
+    inputs: (s: FixtureRun): Record<string, FileArtifact> =>
+      i === 0 ? {} : { prev: new FileArtifact(join(s.finalStepDir(names[i - 1]), 'out.txt')) },
+    outputs: (s: FixtureRun) => ({ dir: new FolderArtifact(s.stepDir(name)) }),
     async run(ctx) {
       calls.push(name);
-      const prev = i === 0 ? '' : readFileSync(join(ctx.store.stepDir(names[i - 1]), 'out.txt'), 'utf8');
-      await writeFileSafe(join(ctx.store.stepDir(name), 'out.txt'), `${name}(${prev}${name === 'train' ? ctx.params.epochs : ''})`);
+      const prev = ctx.inputs.prev ? readFileSync(ctx.inputs.prev.path, 'utf8') : '';
+      await writeFileSafe(join(ctx.outputs.dir.dir, 'out.txt'), `${name}(${prev}${name === 'train' ? ctx.params.epochs : ''})`);
       if (name === failing) throw new Error(`${name} broke on purpose`);
     },
   }));
 }
 
-async function run(store: RunStore, calls: StepName[], opts: { p?: Params; selected?: StepName[]; force?: boolean; failing?: StepName } = {}) {
+async function run(store: RunStore, calls: string[], opts: { p?: Params; selected?: string[]; force?: boolean; failing?: string } = {}) {
   return runPipeline({
     steps: fixtureSteps(calls, opts.failing),
     selected: opts.selected ?? ['download', 'train', 'checkpoint'],
     params: opts.p ?? params,
-    store,
+    store: new FixtureRun(store),
     force: opts.force ?? false,
     log: consoleLogger({ quiet: true }),
+    backend: { name: 'cpu', reason: 'test' },
+    startBackend: async () => {},
   });
 }
 
@@ -52,10 +90,10 @@ const manifestOf = (store: RunStore) => JSON.parse(readFileSync(store.runJson, '
 describe('runner', () => {
   it('runs steps in order, records them, and skips them when nothing changed', async () => {
     const store = new RunStore(tempDir(), 'r1');
-    const calls: StepName[] = [];
+    const calls: string[] = [];
     expect(await run(store, calls)).toEqual({ ran: ['download', 'train', 'checkpoint'], skipped: [] });
     expect(calls).toEqual(['download', 'train', 'checkpoint']);
-    expect(readFileSync(join(store.stepDir('checkpoint'), 'out.txt'), 'utf8')).toBe('checkpoint(train(download()3))');
+    expect(readFileSync(join(store.finalStepDir('checkpoint'), 'out.txt'), 'utf8')).toBe('checkpoint(train(download()3))');
     const m = manifestOf(store);
     expect(m.run_id).toBe('r1');
     expect(m.backend).toBe('cpu');
@@ -75,12 +113,12 @@ describe('runner', () => {
 
   it('re-runs a step whose params changed, and what reads its output', async () => {
     const store = new RunStore(tempDir(), 'r2');
-    const calls: StepName[] = [];
+    const calls: string[] = [];
     await run(store, calls);
     calls.length = 0;
     await run(store, calls, { p: { ...params, epochs: 5 } });
     expect(calls).toEqual(['train', 'checkpoint']);
-    expect(readFileSync(join(store.stepDir('checkpoint'), 'out.txt'), 'utf8')).toBe('checkpoint(train(download()5))');
+    expect(readFileSync(join(store.finalStepDir('checkpoint'), 'out.txt'), 'utf8')).toBe('checkpoint(train(download()5))');
     // A param no step uses changes nothing.
     calls.length = 0;
     await run(store, calls, { p: { ...params, epochs: 5, lang: 'ko' } });
@@ -89,14 +127,14 @@ describe('runner', () => {
 
   it('re-runs a step whose output was changed or deleted', async () => {
     const store = new RunStore(tempDir(), 'r3');
-    const calls: StepName[] = [];
+    const calls: string[] = [];
     await run(store, calls);
     calls.length = 0;
-    writeFileSync(join(store.stepDir('checkpoint'), 'out.txt'), 'tampered');
+    writeFileSync(join(store.finalStepDir('checkpoint'), 'out.txt'), 'tampered');
     await run(store, calls);
     expect(calls).toEqual(['checkpoint']);
     calls.length = 0;
-    rmSync(store.stepDir('train'), { recursive: true });
+    rmSync(store.finalStepDir('train'), { recursive: true });
     await run(store, calls);
     // checkpoint's input is the same bytes again, so it stays up to date.
     expect(calls).toEqual(['train']);
@@ -104,10 +142,10 @@ describe('runner', () => {
 
   it('honours the selection and --force', async () => {
     const store = new RunStore(tempDir(), 'r4');
-    const calls: StepName[] = [];
+    const calls: string[] = [];
     await run(store, calls, { selected: ['download', 'train'] });
     expect(calls).toEqual(['download', 'train']);
-    expect(existsSync(store.stepDir('checkpoint'))).toBe(false);
+    expect(existsSync(store.finalStepDir('checkpoint'))).toBe(false);
     calls.length = 0;
     await run(store, calls, { selected: ['train'], force: true });
     expect(calls).toEqual(['train']);
@@ -122,13 +160,13 @@ describe('runner', () => {
 
   it('a failing step keeps its last good output, leaves no staging folder and records the failure', async () => {
     const store = new RunStore(tempDir(), 'r6');
-    const calls: StepName[] = [];
+    const calls: string[] = [];
     await run(store, calls);
     const err = await run(store, calls, { p: { ...params, epochs: 9 }, failing: 'train' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StepFailedError);
     expect((err as Error).message).toBe('step train failed: train broke on purpose');
-    expect(readFileSync(join(store.stepDir('train'), 'out.txt'), 'utf8')).toBe('train(download()3)');
-    expect(existsSync(`${store.stepDir('train')}.staging`)).toBe(false);
+    expect(readFileSync(join(store.finalStepDir('train'), 'out.txt'), 'utf8')).toBe('train(download()3)');
+    expect(existsSync(`${store.finalStepDir('train')}.staging`)).toBe(false);
     const m = manifestOf(store);
     expect(m.steps.train).toMatchObject({ status: 'failed', error: 'train broke on purpose' });
     // The next run does not trust the failed step.
@@ -149,7 +187,7 @@ describe('runner', () => {
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
     mkdirSync(join(store.runDir, '.lock'), { recursive: true });
     writeFileSync(join(store.runDir, '.lock-owner.json'), JSON.stringify({ pid: Number(dead.stdout), host: (await import('node:os')).hostname(), started: 'then' }));
-    const calls: StepName[] = [];
+    const calls: string[] = [];
     await run(store, calls);
     expect(calls).toEqual(['download', 'train', 'checkpoint']);
     expect(existsSync(join(store.runDir, '.lock'))).toBe(false);

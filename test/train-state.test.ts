@@ -76,7 +76,8 @@ describe('per-epoch training state', () => {
 
     const other: string[] = [];
     expect(await resumeEpoch(root, 'other-key', buildModel(4), tf.train.adam(), (m) => other.push(m))).toBeNull();
-    expect(other.join('\n')).toMatch(/come from other parameters or data: starting clean/);
+    expect(other.join('\n')).toMatch(/saved epochs 1-2 in .* were trained with other parameters or data: starting over; they are kept in .*\.previous/);
+    expect(readFileSync(join(`${root}.previous`, 'latest.json'), 'utf8')).toContain('"epoch": 2');
   });
 
   it('keeps only the newest, the previous and the named epochs on disk', async () => {

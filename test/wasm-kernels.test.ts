@@ -10,7 +10,7 @@ import seedrandom from 'seedrandom';
 import { runCli } from './helpers.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DataParallelTrainer, Replica, sharedLayout, writeBatch } from '../pipeline/ml/data-parallel.js';
-import { loadFashionMnist } from '../pipeline/data/dataset.js';
+import { loadFashionMnist } from '../pipeline/catalog/dataset.js';
 import { buildModel } from '../pipeline/ml/model.js';
 import { gatherImages, gatherLabels } from '../pipeline/data/split.js';
 import { initTf, tf } from '../pipeline/tfjs/tf.js';

@@ -11,17 +11,17 @@ import { loadModel, saveModel } from '../pipeline/catalog/model-io.js';
 import { readNpy } from '../pipeline/catalog/npy.js';
 import { PROFILE_DEFAULTS, type Params } from '../pipeline/core/params.js';
 import type { TensorStats, WeightStats } from '../pipeline/catalog/schema.js';
-import type { StepContext } from '../pipeline/core/step.js';
 import { readJson } from '../pipeline/core/files.js';
 import { RunStore } from '../pipeline/catalog/store.js';
 import { initTf, tf } from '../pipeline/tfjs/tf.js';
 import { weightsStep } from '../steps/weights.js';
 import { makeFixtureRun, type FixtureRun } from './helpers/fixture-run.js';
+import { pathsOf, stepContext } from './helpers/step-context.js';
 
 const SEED = 42;
 const params: Params = { ...PROFILE_DEFAULTS.quick, profile: 'quick', seed: SEED, backend: 'cpu', lang: 'en' };
 const log = consoleLogger({ quiet: true });
-const ctx = (store: RunStore): StepContext => ({ params, store, log, backend: 'cpu', fingerprint: 'test', force: false });
+const ctx = (store: RunStore) => stepContext(weightsStep, params, store, { log, backend: 'cpu' });
 const LAYERS: Record<string, { kernel: number[]; bias: number[] }> = {
   conv2d: { kernel: [3, 3, 1, 32], bias: [32] },
   conv2d_1: { kernel: [3, 3, 32, 64], bias: [64] },
@@ -48,7 +48,7 @@ beforeAll(async () => {
   fixture = await makeFixtureRun(SEED);
   store = fixture.store;
   await weightsStep.run(ctx(store));
-  stats = await readJson<WeightStats>(store.weightStats);
+  stats = await readJson<WeightStats>(store.weights.index.path);
 });
 afterAll(async () => {
   await fixture?.cleanup();
@@ -57,10 +57,9 @@ afterAll(async () => {
 describe('weights step files', () => {
   it('declares its inputs, outputs and params', () => {
     expect(weightsStep.name).toBe('weights');
-    expect(weightsStep.version).toBeGreaterThanOrEqual(1);
     expect(weightsStep.params(params)).toEqual({ seed: SEED });
-    expect(weightsStep.reads(store)).toEqual([join(store.runDir, 'checkpoint', 'model.json'), join(store.runDir, 'checkpoint', 'weights.bin')]);
-    expect(weightsStep.writes(store)).toEqual([join(store.runDir, 'weights')]);
+    expect(pathsOf(weightsStep.inputs(store))).toEqual([join(store.runDir, 'checkpoint', 'model.json'), join(store.runDir, 'checkpoint', 'weights.bin')]);
+    expect(pathsOf(weightsStep.outputs(store))).toEqual([join(store.runDir, 'weights')]);
   });
 
   it('writes kernel and bias of every layer with weights, for both models, and stats.json', async () => {
@@ -73,7 +72,7 @@ describe('weights step files', () => {
   });
 
   it('saves the trained model exactly and the untrained twin as buildModel(seed) makes it', async () => {
-    const trained = await loadModel(store.modelJson);
+    const trained = await loadModel(store.model.modelJson);
     const twin = buildModel(SEED);
     try {
       for (const [layer, shapes] of Object.entries(LAYERS)) {
@@ -251,11 +250,11 @@ describe('weights step bad input', () => {
       const model = tf.sequential({
         layers: [tf.layers.conv2d({ name: 'conv2d', inputShape: [28, 28, 1], filters: 8, kernelSize: 3 })],
       });
-      await saveModel(model, other.modelJson);
+      await saveModel(model, other.model.modelJson);
       model.dispose();
       const err = await weightsStep.run(ctx(other)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(BadInputError);
-      expect((err as Error).message).toContain(other.modelJson);
+      expect((err as Error).message).toContain(other.model.modelJson);
       expect((err as Error).message).toMatch(/not the book's CNN: its layers with weights are conv2d\[3,3,1,8\], expected conv2d\[3,3,1,32\], conv2d_1/);
       expect(await readdir(other.runDir)).toEqual(['checkpoint']);
     } finally {
@@ -269,7 +268,7 @@ describe('weights step bad input', () => {
       const empty = new RunStore(join(root, 'artifacts'), 'empty');
       const err = await weightsStep.run(ctx(empty)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(BadInputError);
-      expect((err as Error).message).toContain(empty.modelJson);
+      expect((err as Error).message).toContain(empty.model.modelJson);
     } finally {
       await rm(root, { recursive: true, force: true });
     }

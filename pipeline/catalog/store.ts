@@ -1,6 +1,14 @@
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { BadInputError } from '../core/errors.js';
-import type { StepName } from '../core/params.js';
+import type { RunManifest } from '../core/manifest.js';
+import type { Artifacts, Step } from '../core/step.js';
+import { DatasetArtifact, FigureFolder, FileArtifact, FolderArtifact, JsonArtifact, ModelArtifact, TensorFolder } from './artifacts.js';
+import * as v from 'valibot';
+import { FeatureIndexSchema, HistorySchema, MetricsSchema, WeightStatsSchema } from './schema.js';
+
+/** report.json is the report's own record of what it showed; nothing reads it back but people and tests. */
+const ReportContextSchema = v.looseObject({ lang: v.string() });
 
 /** Run ids become folder names: a safe character set, no separators, no "..". */
 export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -12,14 +20,6 @@ export function checkRunId(id: string): string {
     );
   }
   return id;
-}
-
-/** A path recorded inside an artifact must stay inside its step folder (artifacts are input too). */
-function checkRelative(path: string): string {
-  if (isAbsolute(path) || path.split(/[\\/]/).includes('..')) {
-    throw new BadInputError(`artifact path ${JSON.stringify(path)} leaves its step folder: re-create the artifact that names it`);
-  }
-  return path;
 }
 
 /**
@@ -54,15 +54,20 @@ export class RunStore {
     return view;
   }
 
-  private staging = new Map<StepName, string>();
+  private staging = new Map<string, string>();
+
+  /** Folders where a killed run may have left temporary files. */
+  get scratchDirs(): string[] {
+    return [this.runDir, this.dataDir];
+  }
 
   /** The folder a step writes (the report step writes files at the run folder's top). */
-  stepDir(step: StepName): string {
-    return this.staging.get(step) ?? (step === 'report' ? this.runDir : join(this.runDir, step));
+  private stepDir(step: string): string {
+    return this.staging.get(step) ?? this.finalStepDir(step);
   }
 
   /** The final folder of a step, ignoring any staging. */
-  finalStepDir(step: StepName): string {
+  finalStepDir(step: string): string {
     return step === 'report' ? this.runDir : join(this.runDir, step);
   }
 
@@ -70,7 +75,7 @@ export class RunStore {
    * A view of this store in which `step` writes into `dir` (the runner's staging folder, swapped
    * into place when the step succeeds); every other path is unchanged.
    */
-  withStaging(step: StepName, dir: string): RunStore {
+  withStaging(step: string, dir: string): RunStore {
     const view = Object.create(RunStore.prototype) as RunStore;
     Object.assign(view, this);
     view.staging = new Map(this.staging).set(step, dir);
@@ -80,63 +85,65 @@ export class RunStore {
   get runJson(): string {
     return join(this.runDir, 'run.json');
   }
-  get lockFile(): string {
-    return join(this.runDir, '.lock');
+  /**
+   * run.json as the report shows it. Not part of any fingerprint (no paths): the runner rewrites it
+   * around every step, which would make the report stale forever.
+   */
+  get runRecord(): { paths: string[]; read(): Promise<Partial<RunManifest>> } {
+    const path = this.runJson;
+    return { paths: [], read: () => readManifestLeniently(path) };
+  }
+
+  /** The verified dataset cache shared by all runs. */
+  get dataset(): DatasetArtifact {
+    return new DatasetArtifact(this.dataDir);
+  }
+  /** What the download step writes: the dataset and the cache's manifest.json. */
+  get datasetCache(): DatasetArtifact {
+    return new DatasetArtifact(this.dataDir, true);
   }
 
   // train/
-  get history(): string {
-    return join(this.stepDir('train'), 'history.json');
+  get history(): JsonArtifact<typeof HistorySchema> {
+    return new JsonArtifact(join(this.stepDir('train'), 'history.json'), HistorySchema, 'train');
   }
-  /** Latest finished epoch: weights + optimizer state, for resume. */
-  get trainState(): string {
-    return join(this.stepDir('train'), 'state');
+  /** Per-epoch weights + optimizer state, for resume. */
+  get trainState(): FolderArtifact {
+    return new FolderArtifact(join(this.stepDir('train'), 'state'));
   }
-  /** Best epoch's weights so far (early stopping restores them). */
-  get trainBest(): string {
-    return join(this.stepDir('train'), 'best');
+  /** The best epoch's model (early stopping restores it). */
+  get trainBest(): ModelArtifact {
+    return new ModelArtifact(join(this.stepDir('train'), 'best', 'model.json'));
   }
 
   // checkpoint/
-  get modelJson(): string {
-    return join(this.stepDir('checkpoint'), 'model.json');
+  get model(): ModelArtifact {
+    return new ModelArtifact(join(this.stepDir('checkpoint'), 'model.json'));
   }
-  get metrics(): string {
-    return join(this.stepDir('checkpoint'), 'metrics.json');
-  }
-
-  // weights/
-  get weightStats(): string {
-    return join(this.stepDir('weights'), 'stats.json');
-  }
-  /** A tensor of the weights step, from its path relative to weights/ as stats.json records it. */
-  weightsFile(relative: string): string {
-    return join(this.stepDir('weights'), checkRelative(relative));
+  get metrics(): JsonArtifact<typeof MetricsSchema> {
+    return new JsonArtifact(join(this.stepDir('checkpoint'), 'metrics.json'), MetricsSchema, 'checkpoint');
   }
 
-  // feature-maps/
-  get featureIndex(): string {
-    return join(this.stepDir('feature-maps'), 'index.json');
-  }
-  /** A tensor of the feature-maps step, from its path relative to feature-maps/ as index.json records it. */
-  featureMapsFile(relative: string): string {
-    return join(this.stepDir('feature-maps'), checkRelative(relative));
+  /** weights/: stats.json and the tensors it lists. */
+  get weights(): TensorFolder<typeof WeightStatsSchema> {
+    return new TensorFolder(this.stepDir('weights'), 'stats.json', WeightStatsSchema, 'weights');
   }
 
-  // figures/
-  get figuresDir(): string {
-    return this.stepDir('figures');
+  /** feature-maps/: index.json and the tensors it lists. */
+  get featureMaps(): TensorFolder<typeof FeatureIndexSchema> {
+    return new TensorFolder(this.stepDir('feature-maps'), 'index.json', FeatureIndexSchema, 'feature-maps');
   }
-  get figureIndex(): string {
-    return join(this.figuresDir, 'index.json');
+
+  get figures(): FigureFolder {
+    return new FigureFolder(this.stepDir('figures'));
   }
 
   // report
-  get reportHtml(): string {
-    return join(this.runDir, 'report.html');
+  get reportHtml(): FileArtifact {
+    return new FileArtifact(join(this.runDir, 'report.html'));
   }
-  get reportJson(): string {
-    return join(this.runDir, 'report.json');
+  get reportJson(): JsonArtifact<typeof ReportContextSchema> {
+    return new JsonArtifact(join(this.runDir, 'report.json'), ReportContextSchema, 'report');
   }
   get reportScreenshot(): string {
     return join(this.runDir, 'report.png');
@@ -145,4 +152,22 @@ export class RunStore {
   get reportScreenshotPhone(): string {
     return join(this.runDir, 'report-phone.png');
   }
+}
+
+/** run.json as it is; the report shows what it finds and never fails on it. */
+async function readManifestLeniently(path: string): Promise<Partial<RunManifest>> {
+  try {
+    const parsed = JSON.parse(await readFile(path, 'utf8')) as unknown;
+    return parsed && typeof parsed === 'object' ? (parsed as Partial<RunManifest>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * A step over this store, with the types of its inputs and outputs inferred from what it
+ * declares, so that `run` gets exactly those (`inputs.history.read()` is a History).
+ */
+export function defineStep<I extends Artifacts, O extends Artifacts>(step: Step<RunStore, I, O>): Step<RunStore, I, O> {
+  return step;
 }

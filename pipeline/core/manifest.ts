@@ -1,54 +1,105 @@
 /** run.json: what a run is (params, backend, versions, commit) and what each step did. */
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { $ } from 'zx';
+import * as v from 'valibot';
 import { BadInputError } from './errors.js';
-import type { Params, StepName } from './params.js';
 import { exists, writeJson } from './files.js';
+import { BACKENDS, LANGS, PROFILES } from './params.js';
+import { parseArtifact, readArtifact } from './read-artifact.js';
+import { dict, int, loose, nonNegative } from './schema-kit.js';
 
-export interface StepRecord {
-  status: 'running' | 'ok' | 'failed';
-  fingerprint: string;
+/**
+ * Version of run.json's shape. A run.json without `schema_version` was written by the previous
+ * release: version 1, the same shape otherwise (its step records have no `parts`).
+ */
+export const RUN_SCHEMA_VERSION = 2;
+
+/**
+ * The run's `Params` (pipeline/core/params.ts) as run.json records them. Every field is optional:
+ * a run recorded by an older release may lack a field added since; a field that is there must
+ * have the right type.
+ */
+export const RunParamsSchema = loose({
+  profile: v.optional(v.picklist(PROFILES)),
+  seed: v.optional(v.pipe(v.number(), v.integer())),
+  epochs: v.optional(int(1)),
+  batchSize: v.optional(int(1)),
+  patience: v.optional(int()),
+  /** images used for training, taken from the 60,000 after a seeded shuffle */
+  trainSize: v.optional(int(1)),
+  /** images held out for validation, disjoint from the training ones */
+  valSize: v.optional(int()),
+  backend: v.optional(v.picklist(BACKENDS)),
+  lang: v.optional(v.picklist(LANGS)),
+  /** Extra dataset source (--data-dir or FASHION_MNIST_DIR); not part of any fingerprint. */
+  dataDir: v.optional(v.string()),
+});
+export type RunParams = v.InferOutput<typeof RunParamsSchema>;
+
+/** The parts of a step's fingerprint, each hashed, so that a re-run can say what changed. */
+export const FingerprintPartsSchema = loose({
+  params: v.string(),
+  inputs: v.string(),
+  code: v.string(),
+  backend: v.nullable(v.string()),
+});
+export type FingerprintParts = v.InferOutput<typeof FingerprintPartsSchema>;
+
+/** What one step did in this run. */
+export const StepRecordSchema = loose({
+  status: v.picklist(['running', 'ok', 'failed']),
+  fingerprint: v.string(),
+  /** absent in runs recorded before fingerprints were split into parts */
+  parts: v.optional(FingerprintPartsSchema),
   /** digest of what the step wrote, to notice outputs changed or deleted since */
-  outputs?: string;
-  started: string;
-  seconds?: number;
-  error?: string;
-}
+  outputs: v.optional(v.string()),
+  started: v.string(),
+  seconds: v.optional(nonNegative()),
+  error: v.optional(v.string()),
+});
+export type StepRecord = v.InferOutput<typeof StepRecordSchema>;
 
-export interface RunManifest {
-  run_id: string;
-  created: string;
-  updated: string;
-  params: Params;
-  profile: string;
-  seed: number;
-  backend: string;
-  backend_reason: string;
-  versions: Record<string, string>;
-  git_commit: string;
-  steps: Partial<Record<StepName, StepRecord>>;
-}
+/** run.json: what a run is (params, backend, versions, commit) and what each step did. */
+export const RunManifestSchema = loose({
+  /** Version of this shape (RUN_SCHEMA_VERSION); a run.json without it is version 1. */
+  schema_version: v.optional(int(1), 1),
+  run_id: v.string(),
+  created: v.string(),
+  updated: v.string(),
+  params: RunParamsSchema,
+  profile: v.string(),
+  seed: v.pipe(v.number(), v.integer()),
+  backend: v.string(),
+  backend_reason: v.string(),
+  versions: dict(v.string()),
+  git_commit: v.string(),
+  /** The step names in pipeline order, as the code that wrote this run declared them (since version 2). */
+  pipeline: v.optional(v.array(v.string())),
+  /** Per step name (a step that never ran has no record); every record is validated, whatever its name. */
+  steps: dict(StepRecordSchema),
+});
+export type RunManifest = v.InferOutput<typeof RunManifestSchema>;
 
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/**
+ * run.json, validated. A run.json of an older schema version is read when its shape allows (version
+ * 1 differs only by fields that are optional here); one that does not validate, or comes from a
+ * newer release, is bad input saying what to do.
+ */
 export async function readManifest(path: string): Promise<RunManifest | null> {
   if (!(await exists(path))) return null;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(await readFile(path, 'utf8'));
-  } catch (err) {
-    throw new BadInputError(
-      `${path} is corrupt (${(err as Error).message}): delete it to redo the run's steps from their outputs' fingerprints, or delete the run folder`,
-    );
+  const redo = 'delete it to redo the run\'s steps, or re-run the run with this version of cnn-lens';
+  const raw = await readArtifact(v.unknown(), path, redo).catch((err: unknown) => {
+    throw err instanceof BadInputError ? new BadInputError(`${path} is corrupt: ${err.message}`) : err;
+  });
+  const version = (raw as { schema_version?: unknown } | null)?.schema_version;
+  if (typeof version === 'number' && version > RUN_SCHEMA_VERSION) {
+    throw new BadInputError(`${path} was written by a newer cnn-lens (run.json schema ${version}, this one reads up to ${RUN_SCHEMA_VERSION}): update cnn-lens, or re-run the run with this version`);
   }
-  const m = parsed as RunManifest;
-  if (!m || typeof m !== 'object' || typeof m.steps !== 'object' || m.steps === null || typeof m.run_id !== 'string') {
-    throw new BadInputError(`${path} is not a cnn-lens run manifest (no run_id/steps): delete it, or the run folder`);
-  }
-  return m;
+  return parseArtifact(RunManifestSchema, raw, path, `not a cnn-lens run manifest of a version this one reads; ${redo}`);
 }
 
 export async function writeManifest(path: string, manifest: RunManifest): Promise<void> {

@@ -1,15 +1,3 @@
-/** The pipeline's steps, in order (a DESIGN.md contract: these names, this order). */
-export const STEP_NAMES = [
-  'download',
-  'train',
-  'checkpoint',
-  'weights',
-  'feature-maps',
-  'figures',
-  'report',
-] as const;
-export type StepName = (typeof STEP_NAMES)[number];
-
 export const PROFILES = ['book', 'quick'] as const;
 export type Profile = (typeof PROFILES)[number];
 
@@ -36,13 +24,9 @@ export interface Params {
   dataDir?: string;
 }
 
-export type Overrides = Partial<Pick<Params, 'seed' | 'epochs' | 'batchSize' | 'patience' | 'trainSize' | 'valSize'>>;
-
 /** The book's settings (chapter 8-2) and a small seeded subset of the same data for smoke runs. */
 export const PROFILE_DEFAULTS: Record<Profile, Omit<Params, 'backend' | 'lang' | 'profile'>> = {
   book: { seed: 42, epochs: 20, batchSize: 32, patience: 2, trainSize: 48_000, valSize: 12_000 },
   quick: { seed: 42, epochs: 3, batchSize: 32, patience: 2, trainSize: 6_000, valSize: 1_500 },
 };
 
-export const TRAIN_IMAGES = 60_000;
-export const TEST_IMAGES = 10_000;

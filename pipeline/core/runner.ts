@@ -1,47 +1,59 @@
 import { rm } from 'node:fs/promises';
 import { removeStaleTemps } from './atomic-file.js';
+import { codeDigest } from './code-digest.js';
 import { BadInputError, messageOf } from './errors.js';
-import { digestPaths, sha256, stableStringify } from './hash.js';
 import { faultPoint } from './fault.js';
+import { exists, swapDir } from './files.js';
+import { digestPaths, sha256, stableStringify } from './hash.js';
 import { lockRun } from './lock.js';
 import type { Logger } from './log.js';
-import { gitCommit, packageVersions, readManifest, writeManifest, type RunManifest } from './manifest.js';
-import type { Params, StepName } from './params.js';
-import type { Step } from './step.js';
-import { exists, swapDir } from './files.js';
-import { type RunStore } from '../catalog/store.js';
-import { initTf, resolveBackend } from '../tfjs/tf.js';
+import { gitCommit, packageVersions, readManifest, RUN_SCHEMA_VERSION, writeManifest, type FingerprintParts, type RunManifest } from './manifest.js';
+import type { Params } from './params.js';
+import type { Artifacts, RunFolder, Step } from './step.js';
 
-export interface RunOptions {
-  steps: Step[];
+export interface Backend {
+  /** The backend in use: tensorflow, wasm or cpu. */
+  name: string;
+  /** Why it was taken, for the log and run.json. */
+  reason: string;
+}
+
+export interface RunOptions<S extends RunFolder<S>> {
+  steps: readonly Step<S>[];
   /** names of the steps to run (the others are neither run nor checked) */
-  selected: StepName[];
+  selected: readonly string[];
   params: Params;
-  store: RunStore;
+  store: S;
   force: boolean;
   log: Logger;
+  backend: Backend;
+  /** Starts the backend; called before the first step that runs (a no-op re-run never pays for it). */
+  startBackend(): Promise<void>;
 }
 
 export interface RunSummary {
-  ran: StepName[];
-  skipped: StepName[];
+  ran: string[];
+  skipped: string[];
 }
 
 export class StepFailedError extends Error {
   constructor(
-    readonly step: StepName,
+    readonly step: string,
     override readonly cause: unknown,
   ) {
     super(`step ${step} failed: ${messageOf(cause)}`);
   }
 }
 
+const pathsOf = (artifacts: Artifacts): string[] => Object.values(artifacts).flatMap((a) => [...a.paths]);
+
 /**
- * The fingerprint of a step: its code version, the params it uses, what it reads, and (for steps
- * whose numbers depend on it) the backend.
+ * What a step's output depends on, each part hashed: the params it uses, what it reads, its code
+ * (its module, every project module it loads, its templates, the versions of the packages whose
+ * output it records) and, for steps whose numbers depend on it, the backend.
  */
-async function fingerprint(step: Step, params: Params, store: RunStore, backend: string): Promise<string> {
-  const reads = step.reads(store);
+async function fingerprintParts<S>(step: Step<S>, params: Params, store: S, backend: string): Promise<FingerprintParts> {
+  const reads = pathsOf(step.inputs(store));
   for (const path of reads) {
     if (!(await exists(path))) {
       throw new BadInputError(
@@ -49,81 +61,65 @@ async function fingerprint(step: Step, params: Params, store: RunStore, backend:
       );
     }
   }
-  return sha256(
-    stableStringify({
-      step: step.name,
-      version: step.version,
-      params: step.params(params),
-      reads: await digestPaths(reads),
-      backend: step.usesBackend ? backend : null,
-    }),
-  );
+  const versions = packageVersions();
+  const code = await codeDigest([step.module], step.files?.() ?? []);
+  return {
+    params: sha256(stableStringify(step.params(params))),
+    inputs: await digestPaths(reads),
+    code: sha256(stableStringify({ code: code.digest, packages: (step.packages ?? []).map((p) => [p, versions[p] ?? null]) })),
+    backend: step.usesBackend ? backend : null,
+  };
+}
+
+const fingerprintOf = (step: string, parts: FingerprintParts) => sha256(stableStringify({ step, ...parts }));
+
+/** Which parts changed since the recorded run of the step, for the log ("figures: code changed"). */
+function whatChanged(before: FingerprintParts | undefined, now: FingerprintParts): string {
+  if (!before) return '';
+  const changed = (Object.keys(now) as (keyof FingerprintParts)[]).filter((k) => before[k] !== now[k]);
+  return changed.length > 0 ? ` (${changed.join(', ')} changed)` : '';
 }
 
 /** Runs the selected steps in pipeline order under the run's lock, recording each in run.json. */
-export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
-  const { store, params, log } = opts;
+export async function runPipeline<S extends RunFolder<S>>(opts: RunOptions<S>): Promise<RunSummary> {
+  const { store, params, log, backend } = opts;
   const release = await lockRun(store.runDir, store.runId);
   try {
-    const backend = resolveBackend(params.backend);
     log.info(`run ${store.runId} in ${store.runDir}`);
     log.info(`backend: ${backend.name} (${backend.reason})`);
     // Half-written temporary files of a killed run (never read: outputs are renamed into place).
-    const stale = (await removeStaleTemps(store.runDir)) + (await removeStaleTemps(store.dataDir));
+    let stale = 0;
+    for (const dir of store.scratchDirs) stale += await removeStaleTemps(dir);
     if (stale > 0) log.info(`removed ${stale} temporary file(s) left by a killed run`);
-    const now = new Date().toISOString();
-    const previous = await readManifest(store.runJson);
-    const manifest: RunManifest = {
-      run_id: store.runId,
-      created: previous?.created ?? now,
-      updated: now,
-      params,
-      profile: params.profile,
-      seed: params.seed,
-      backend: backend.name,
-      backend_reason: backend.reason,
-      versions: packageVersions(),
-      git_commit: await gitCommit(),
-      steps: previous?.steps ?? {},
-    };
-    await writeManifest(store.runJson, manifest);
+    const manifest = await openManifest(store, params, backend, opts.steps.map((s) => s.name));
 
     const summary: RunSummary = { ran: [], skipped: [] };
     for (const step of opts.steps) {
       if (!opts.selected.includes(step.name)) continue;
-      const fp = await fingerprint(step, params, store, backend.name);
+      const parts = await fingerprintParts(step, params, store, backend.name);
+      const fp = fingerprintOf(step.name, parts);
       const record = manifest.steps[step.name];
       if (
         !opts.force &&
         record?.status === 'ok' &&
         record.fingerprint === fp &&
-        record.outputs === (await digestPaths(step.writes(store)))
+        record.outputs === (await digestPaths(pathsOf(step.outputs(store))))
       ) {
         log.info(`${step.name}: up to date, skipped`);
         summary.skipped.push(step.name);
         continue;
       }
       const started = new Date();
-      manifest.steps[step.name] = { status: 'running', fingerprint: fp, started: started.toISOString() };
+      manifest.steps[step.name] = { status: 'running', fingerprint: fp, parts, started: started.toISOString() };
       await writeManifest(store.runJson, manifest);
-      log.info(`${step.name}: running`);
+      log.info(`${step.name}: running${opts.force ? ' (--force)' : whatChanged(record?.parts, parts)}`);
 
-      // Started only now: a run whose steps are all up to date never pays for it.
-      await initTf(params.backend);
-      const staged = step.staged !== false;
-      const final = store.finalStepDir(step.name);
-      const staging = `${final}.staging`;
-      try {
-        if (staged) await rm(staging, { recursive: true, force: true });
-        const ctx = { params, store: staged ? store.withStaging(step.name, staging) : store, log, backend: backend.name, fingerprint: fp, force: opts.force };
-        await step.run(ctx);
-        faultPoint(`step-done:${step.name}`);
-        if (staged) await swapDir(staging, final);
-      } catch (err) {
-        if (staged) await rm(staging, { recursive: true, force: true });
+      await opts.startBackend();
+      await runStep(step, store, { params, log, backend: backend.name, force: opts.force }).catch(async (err: unknown) => {
         manifest.steps[step.name] = {
           status: 'failed',
           fingerprint: fp,
+          parts,
           started: started.toISOString(),
           seconds: (Date.now() - started.getTime()) / 1000,
           error: messageOf(err),
@@ -131,14 +127,14 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
         // When run.json cannot be written either (a full disk), the step's error is the one to
         // report; run.json keeps 'running' for the step, which the next run redoes all the same.
         await writeManifest(store.runJson, manifest).catch(() => undefined);
-        if (err instanceof BadInputError) throw err;
-        throw new StepFailedError(step.name, err);
-      }
+        throw err instanceof BadInputError ? err : new StepFailedError(step.name, err);
+      });
       const seconds = (Date.now() - started.getTime()) / 1000;
       manifest.steps[step.name] = {
         status: 'ok',
         fingerprint: fp,
-        outputs: await digestPaths(step.writes(store)),
+        parts,
+        outputs: await digestPaths(pathsOf(step.outputs(store))),
         started: started.toISOString(),
         seconds,
       };
@@ -149,5 +145,49 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     return summary;
   } finally {
     await release();
+  }
+}
+
+/** run.json as this run starts: what the run is now, and the step records of earlier runs. */
+async function openManifest<S extends RunFolder<S>>(store: S, params: Params, backend: Backend, pipeline: string[]): Promise<RunManifest> {
+  const now = new Date().toISOString();
+  const previous = await readManifest(store.runJson);
+  const manifest: RunManifest = {
+    schema_version: RUN_SCHEMA_VERSION,
+    run_id: store.runId,
+    created: previous?.created ?? now,
+    updated: now,
+    params,
+    profile: params.profile,
+    seed: params.seed,
+    backend: backend.name,
+    backend_reason: backend.reason,
+    versions: packageVersions(),
+    git_commit: await gitCommit(),
+    pipeline,
+    steps: previous?.steps ?? {},
+  };
+  await writeManifest(store.runJson, manifest);
+  return manifest;
+}
+
+/** Runs one step; a staged step writes into `<folder>.staging`, swapped into place only when it succeeds. */
+async function runStep<S extends RunFolder<S>>(
+  step: Step<S>,
+  store: S,
+  ctx: { params: Params; log: Logger; backend: string; force: boolean },
+): Promise<void> {
+  const staged = step.staged !== false;
+  const final = store.finalStepDir(step.name);
+  const staging = `${final}.staging`;
+  try {
+    if (staged) await rm(staging, { recursive: true, force: true });
+    const view = staged ? store.withStaging(step.name, staging) : store;
+    await step.run({ ...ctx, runId: store.runId, inputs: step.inputs(store), outputs: step.outputs(view) });
+    faultPoint(`step-done:${step.name}`);
+    if (staged) await swapDir(staging, final);
+  } catch (err) {
+    if (staged) await rm(staging, { recursive: true, force: true });
+    throw err;
   }
 }

@@ -1,42 +1,69 @@
-import type { Params, StepName } from './params.js';
-import type { RunStore } from '../catalog/store.js';
 import type { Logger } from './log.js';
+import type { Params } from './params.js';
 
-export interface StepContext {
+/**
+ * Anything a step reads or writes, as the catalog hands it out: typed reads and writes, and the
+ * files or folders that hold it (the runner digests those for fingerprints).
+ */
+export interface Artifact {
+  readonly paths: readonly string[];
+}
+
+export type Artifacts = Record<string, Artifact>;
+
+/** What the runner needs of a run folder; the catalog's RunStore is the one implementation. */
+export interface RunFolder<Self> {
+  readonly runId: string;
+  readonly runDir: string;
+  readonly runJson: string;
+  /** Folders where a killed run may have left temporary files. */
+  readonly scratchDirs: readonly string[];
+  /** The final folder of a step, ignoring any staging. */
+  finalStepDir(step: string): string;
+  /** A view in which `step` writes into `dir` (the runner's staging folder); every other path is unchanged. */
+  withStaging(step: string, dir: string): Self;
+}
+
+export interface StepContext<I extends Artifacts, O extends Artifacts> {
   params: Params;
-  /** The catalog. For a staged step, its own paths point into the staging folder. */
-  store: RunStore;
+  runId: string;
+  /** What `inputs()` declared, the only artifacts the step reads: the fingerprint covers exactly these. */
+  inputs: I;
+  /** What `outputs()` declared; for a staged step they point into the staging folder. */
+  outputs: O;
   log: Logger;
-  /** The backend the run resolved (after `--backend auto`), for steps that use TensorFlow.js. */
+  /** The resolved backend (after `--backend auto`): tensorflow, wasm or cpu. */
   backend: string;
-  /** This run of the step's fingerprint (train keys its resumable epochs on it). */
-  fingerprint: string;
   /** --force: redo from scratch (train discards its resumable epochs). */
   force: boolean;
 }
 
 /**
- * A pipeline step: named inputs (`reads`), named outputs (`writes`), one job. The runner
- * fingerprints it from `version`, `params` and the digest of `reads`, and skips it when the
- * fingerprint and the digest of `writes` match what run.json recorded.
+ * A pipeline step: named inputs, named outputs, one job. The runner fingerprints it from its
+ * params, the digest of its inputs and the digest of its code (`module` and every project module
+ * it loads, `files`, the versions of `packages`), and skips it when the fingerprint and the digest
+ * of its outputs match what run.json recorded.
  */
-export interface Step {
-  name: StepName;
-  /** Bump when the step's code changes what it writes. */
-  version: number;
+export interface Step<S, I extends Artifacts = Artifacts, O extends Artifacts = Artifacts> {
+  name: string;
+  /** `import.meta.url` of the step's module. */
+  module: string;
+  /** Other files that shape its output (templates). */
+  files?(): string[];
+  /** Packages whose output the step records (their versions enter the fingerprint). */
+  packages?: readonly string[];
   /**
-   * When true (the default) the runner gives the step an empty staging folder as its stepDir and
-   * swaps it into place only on success. Steps that must keep partial progress (train: resume
-   * after a kill) or write outside the run folder (download) set false and write atomically.
+   * When true (the default) the runner gives the step an empty staging folder and swaps it into
+   * place only on success. Steps that must keep partial progress (train: resume after a kill) or
+   * write outside the run folder (download) set false and write atomically.
    */
   staged?: boolean;
   /** When true, the resolved backend is part of the fingerprint (results differ across backends). */
   usesBackend?: boolean;
   /** The params this step's output depends on (and only those: changing another must not redo it). */
   params(p: Params): Record<string, unknown>;
-  /** Files and folders read, produced by earlier steps or the dataset cache. */
-  reads(store: RunStore): string[];
-  /** Files and folders written. */
-  writes(store: RunStore): string[];
-  run(ctx: StepContext): Promise<void>;
+  inputs(store: S): I;
+  outputs(store: S): O;
+  // A method, not a property: a Step<S, {history: ...}> is then usable where a Step<S> is expected.
+  run(ctx: StepContext<I, O>): Promise<void>;
 }

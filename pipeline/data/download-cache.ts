@@ -2,9 +2,9 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
-import { gzName, pinMismatch, type DatasetFile } from './dataset.js';
+import { gzName, pinMismatch, type DatasetFile } from '../catalog/dataset.js';
 import { sha256, sha256File } from '../core/hash.js';
-import { isGzip } from './idx.js';
+import { isGzip } from '../catalog/idx.js';
 import { writeFileSafe, writeJson } from '../core/files.js';
 
 const gzipAsync = promisify(gzip);

@@ -1,6 +1,6 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DATASET_FILES, gzName, type DatasetFile } from './dataset.js';
+import { DATASET_FILES, gzName, type DatasetFile } from '../catalog/dataset.js';
 import {
   cacheEntry,
   cachedFileMatches,

@@ -4,14 +4,13 @@ import { join } from 'node:path';
 import { BadInputError } from '../core/errors.js';
 import { convLayers } from '../render/figures/kernels.js';
 import { readManifest, type RunManifest } from '../core/manifest.js';
-import { readNpy, type NpyArray } from '../catalog/npy.js';
-import type { StepName } from '../core/params.js';
+import type { NpyArray } from '../catalog/npy.js';
 import type { FeatureIndex, History, Metrics, WeightStats } from '../catalog/schema.js';
-import { exists, readJson } from '../core/files.js';
+import { exists } from '../core/files.js';
 import { RUN_ID_PATTERN, RunStore } from '../catalog/store.js';
 
 /** The steps whose artifacts the diff reads: each must have finished ("ok" in run.json). */
-export const DIFF_READS: readonly StepName[] = ['train', 'checkpoint', 'weights', 'feature-maps'];
+export const DIFF_READS: readonly string[] = ['train', 'checkpoint', 'weights', 'feature-maps'];
 
 export interface LoadedRun {
   /** what the user named: a run id or a folder */
@@ -42,19 +41,12 @@ export async function resolveRunDir(arg: string, artifacts: string): Promise<str
   );
 }
 
-async function loadTensor(path: string, shape: number[], incomplete: (what: string) => BadInputError): Promise<NpyArray> {
-  if (!(await exists(path))) throw incomplete(`missing ${path}`);
-  const t = await readNpy(path);
-  if (t.shape.join() !== shape.join()) throw incomplete(`${path} has shape [${t.shape.join(', ')}] where its index says [${shape.join(', ')}]`);
-  return t;
-}
-
 export async function loadRun(arg: string, artifacts: string): Promise<LoadedRun> {
   const store = RunStore.at(await resolveRunDir(arg, artifacts));
   const fix = `finish that run first (npm run pipeline -- --run ${store.runId} ...) or pick a complete run folder`;
   const incomplete = (what: string) => new BadInputError(`run ${arg} is incomplete: ${what}; ${fix}`);
 
-  const required = [store.runJson, store.history, store.metrics, store.weightStats, store.featureIndex];
+  const required = [store.runJson, store.history.path, store.metrics.path, store.weights.index.path, store.featureMaps.index.path];
   const missing: string[] = [];
   for (const path of required) if (!(await exists(path))) missing.push(path);
   if (missing.length > 0) throw incomplete(`missing ${missing.join(', ')}`);
@@ -66,25 +58,26 @@ export async function loadRun(arg: string, artifacts: string): Promise<LoadedRun
     throw incomplete(`${store.runJson} records step(s) ${unfinished.map((s) => `${s} (${manifest.steps[s]?.status ?? 'not run'})`).join(', ')}`);
   }
 
-  const history = await readJson<History>(store.history, fix);
-  const metrics = await readJson<Metrics>(store.metrics, fix);
-  const stats = await readJson<WeightStats>(store.weightStats, fix);
-  const features = await readJson<FeatureIndex>(store.featureIndex, fix);
-  if (!Array.isArray(history.rows) || history.rows.length === 0) throw incomplete(`${store.history} has no epochs`);
-  if (!stats.trained || Object.keys(stats.trained).length === 0) throw incomplete(`${store.weightStats} lists no trained tensors`);
+  // Each read validates its file: a bad or foreign one is bad input naming the file and the field.
+  const history = await store.history.read();
+  const metrics = await store.metrics.read();
+  const stats = await store.weights.index.read();
+  const features = await store.featureMaps.index.read();
+  if (history.rows.length === 0) throw incomplete(`${store.history.path} has no epochs`);
+  if (Object.keys(stats.trained).length === 0) throw incomplete(`${store.weights.index.path} lists no trained tensors`);
 
   const weights = new Map<string, NpyArray>();
   for (const [layer, kinds] of Object.entries(stats.trained)) {
-    for (const [kind, t] of Object.entries(kinds)) weights.set(`${layer}/${kind}`, await loadTensor(store.weightsFile(t.file), t.shape, incomplete));
+    for (const [kind, t] of Object.entries(kinds)) weights.set(`${layer}/${kind}`, await store.weights.read(t.file, t.shape));
   }
 
-  const sample = features.samples?.find((s) => s.id === features.untrained?.sample) ?? features.samples?.[0];
-  if (!sample) throw incomplete(`${store.featureIndex} lists no samples`);
+  const sample = features.samples.find((s) => s.id === features.untrained.sample) ?? features.samples[0];
+  if (!sample) throw incomplete(`${store.featureMaps.index.path} lists no samples`);
   const maps = new Map<string, NpyArray>();
   for (const layer of convLayers(stats)) {
     const map = sample.layers.find((l) => l.layer === layer);
-    if (!map) throw incomplete(`${store.featureIndex} has no ${layer} maps of sample ${sample.id}`);
-    maps.set(layer, await loadTensor(store.featureMapsFile(map.file), map.shape, incomplete));
+    if (!map) throw incomplete(`${store.featureMaps.index.path} has no ${layer} maps of sample ${sample.id}`);
+    maps.set(layer, await store.featureMaps.read(map.file, map.shape));
   }
   return { label: arg, store, manifest, history, metrics, stats, features, weights, sample, maps };
 }

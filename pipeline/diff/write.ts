@@ -6,7 +6,8 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { BadInputError } from '../core/errors.js';
-import { writeFigure } from '../render/figures/write-figure.js';
+import { renderFigure } from '../render/figures/write-figure.js';
+import { FigureFolder } from '../catalog/artifacts.js';
 import type { Lang } from '../core/params.js';
 import { createPageRenderer } from '../render/report-html.js';
 import { CLASS_NAMES, type FigureEntry } from '../catalog/schema.js';
@@ -63,10 +64,12 @@ export async function writeDiff(job: DiffJob): Promise<SummaryJson> {
     const figures: FigureEntry<DiffFigureKind>[] = [];
     const svgs = new Map<string, string>();
     // One at a time: vega numbers SVG ids with module-level counters.
+    const folder = new FigureFolder(staging, 'diff');
     for (const fig of buildDiffFigures(job.a, job.b, job.comparison, classNames)) {
-      const { entry, svg } = await writeFigure(staging, fig);
+      const { entry, files } = await renderFigure(fig);
+      await folder.write(fig.name, files);
       figures.push(entry);
-      svgs.set(fig.name, svg);
+      svgs.set(fig.name, files.svg);
     }
     const context = buildDiffContext({ ...job, figures });
     const html = await (await createPageRenderer()).render('diff', context, svgs);

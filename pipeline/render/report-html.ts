@@ -4,13 +4,11 @@
  * escaped; the one way to put markup in is the `figure` helper, which inlines an SVG that the
  * project rendered itself (handed over by the caller, never read from the context).
  */
+import { readdirSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import Handlebars from 'handlebars';
-import { BadInputError } from '../core/errors.js';
 import { PROJECT_ROOT } from '../core/manifest.js';
-import { readJson } from '../core/files.js';
-import type { FigureIndex } from '../catalog/schema.js';
 
 export const TEMPLATES_DIR = join(PROJECT_ROOT, 'templates');
 
@@ -76,20 +74,9 @@ export async function createPageRenderer(dir = TEMPLATES_DIR): Promise<PageRende
   };
 }
 
-/**
- * The SVGs of a figures folder, by figure name, as its index.json lists them. Only what the
- * figures step wrote (an SVG root, named in the index) goes into a page.
- */
-export async function loadFigureSvgs(figuresDir: string, indexPath: string): Promise<{ index: FigureIndex; svgs: Map<string, string> }> {
-  const index = await readJson<FigureIndex>(indexPath, 'run the figures step again (add --force)');
-  const svgs = new Map<string, string>();
-  for (const f of index.figures ?? []) {
-    if (!/^[A-Za-z][\w-]*$/.test(f.name)) throw new Error(`${indexPath}: figure name ${JSON.stringify(f.name)} is not a plain file name`);
-    const svg = await readFile(join(figuresDir, `${f.name}.svg`), 'utf8').catch(() => null);
-    if (svg === null || !svg.startsWith('<svg ')) {
-      throw new BadInputError(`${join(figuresDir, `${f.name}.svg`)} is missing or not an SVG: run the figures step again (add --force)`);
-    }
-    svgs.set(f.name, svg);
-  }
-  return { index, svgs };
+/** Every template and partial: the pages' code, part of the fingerprint of the steps that render them. */
+export function templateFiles(dir = TEMPLATES_DIR): string[] {
+  const partialsDir = join(dir, 'partials');
+  const hbs = (d: string) => readdirSync(d).filter((f) => f.endsWith('.hbs')).map((f) => join(d, f));
+  return [...hbs(dir), ...hbs(partialsDir)].sort();
 }

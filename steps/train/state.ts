@@ -7,7 +7,7 @@
  * moment leaves a pointer to a complete epoch. A folder that fails its hash or its shapes on load
  * is reported and the previous kept epoch is tried, then a clean start.
  */
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { faultPoint } from '../../pipeline/core/fault.js';
 import { sha256 } from '../../pipeline/core/hash.js';
@@ -15,12 +15,37 @@ import { writeFileSafe, writeJson } from '../../pipeline/core/files.js';
 import type { HistoryRow } from '../../pipeline/catalog/schema.js';
 import { tf } from '../../pipeline/tfjs/tf.js';
 
+/**
+ * What decides the weights of the saved epochs (params, data, backend, training code), as one
+ * digest and, to say what changed, per part and per training-code file.
+ */
+export interface EpochKey {
+  digest: string;
+  parts?: Record<string, string | null>;
+  files?: Record<string, string>;
+}
+
 interface Pointer {
-  /** fingerprint of what the epochs were trained from; another one means: start clean */
+  /** digest of what the epochs were trained from; another one means: start clean */
   key: string;
+  parts?: EpochKey['parts'];
+  files?: EpochKey['files'];
   epoch: number;
   /** kept epochs, newest first */
   kept: number[];
+}
+
+const keyOf = (key: string | EpochKey): EpochKey => (typeof key === 'string' ? { digest: key } : key);
+
+/** "the training code (pipeline/ml/trainer.ts)", "params and data": what differs between two keys. */
+function keyChange(saved: Pointer, now: EpochKey): string {
+  if (!saved.parts || !now.parts) return 'other parameters or data';
+  const changed = Object.keys(now.parts).filter((k) => saved.parts?.[k] !== now.parts?.[k]);
+  const files = Object.keys({ ...saved.files, ...now.files })
+    .filter((f) => saved.files?.[f] !== now.files?.[f])
+    .sort();
+  const named = changed.map((k) => (k === 'code' && files.length > 0 ? `the training code (${files.join(', ')})` : k === 'code' ? 'the training code' : `the ${k}`));
+  return named.length > 0 ? named.join(', ') : 'other parameters or data';
 }
 
 interface TensorsFile {
@@ -49,7 +74,7 @@ async function encodeState(model: tf.LayersModel, optimizer: tf.Optimizer): Prom
 
 export async function saveEpoch(
   root: string,
-  key: string,
+  key: string | EpochKey,
   rows: HistoryRow[],
   keep: number[],
   model: tf.LayersModel,
@@ -64,7 +89,8 @@ export async function saveEpoch(
   await writeJson(join(dir, 'tensors.json'), { sha256: sha256(bytes), specs, epoch, rows } satisfies TensorsFile);
   const kept = [epoch, ...keep.filter((e) => e !== epoch)];
   faultPoint('epoch-unpointed');
-  await writeJson(join(root, 'latest.json'), { key, epoch, kept } satisfies Pointer);
+  const { digest, parts, files } = keyOf(key);
+  await writeJson(join(root, 'latest.json'), { key: digest, ...(parts && { parts }), ...(files && { files }), epoch, kept } satisfies Pointer);
   // Only after the pointer moved may older folders go.
   for (const entry of await readdir(root)) {
     const m = /^epoch-(\d+)$/.exec(entry);
@@ -116,11 +142,13 @@ export interface Resumed {
 
 /**
  * Restores the newest usable epoch trained with `key`. Returns null for a clean start (nothing
- * saved, another key, or nothing usable), after logging why through `warn`.
+ * saved, another key, or nothing usable), after logging why through `warn`. Epochs saved under
+ * another key are verified work: they are moved to `<root>.previous` (replacing an older set), never
+ * deleted silently.
  */
 export async function resumeEpoch(
   root: string,
-  key: string,
+  key: string | EpochKey,
   model: tf.LayersModel,
   optimizer: tf.Optimizer,
   warn: (message: string) => void,
@@ -131,8 +159,12 @@ export async function resumeEpoch(
   } catch {
     return null;
   }
-  if (pointer.key !== key) {
-    warn(`saved epochs in ${root} come from other parameters or data: starting clean`);
+  const now = keyOf(key);
+  if (pointer.key !== now.digest) {
+    const aside = `${root}.previous`;
+    await rm(aside, { recursive: true, force: true });
+    await rename(root, aside);
+    warn(`saved epochs 1-${pointer.epoch} in ${root} were trained with ${keyChange(pointer, now)}: starting over; they are kept in ${aside}`);
     return null;
   }
   for (const [i, epoch] of [...pointer.kept].sort((a, b) => b - a).entries()) {

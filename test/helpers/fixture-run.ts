@@ -6,7 +6,7 @@
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { datasetFiles, loadFashionMnist } from '../../pipeline/data/dataset.js';
+import { datasetFiles, loadFashionMnist } from '../../pipeline/catalog/dataset.js';
 import { buildModel } from '../../pipeline/ml/model.js';
 import { saveModel } from '../../pipeline/catalog/model-io.js';
 import { RunStore } from '../../pipeline/catalog/store.js';
@@ -53,7 +53,7 @@ export async function makeFixtureRun(seed: number, options = { steps: 4, batchSi
   const store = new RunStore(join(root, 'artifacts'), 'fixture');
   await linkDataset(store);
   const model = await trainedFixture(seed, options.steps, options.batchSize, options.learningRate, store.dataDir);
-  await saveModel(model, store.modelJson);
+  await saveModel(model, store.model.modelJson);
   model.dispose();
   return { root, store, cleanup: () => rm(root, { recursive: true, force: true }) };
 }

@@ -6,16 +6,18 @@
  */
 import { consoleLogger } from '../../pipeline/core/log.js';
 import type { RunManifest } from '../../pipeline/core/manifest.js';
-import { packageVersions } from '../../pipeline/core/manifest.js';
+import { packageVersions, RUN_SCHEMA_VERSION } from '../../pipeline/core/manifest.js';
 import { PROFILE_DEFAULTS, type Lang, type Params } from '../../pipeline/core/params.js';
 import type { History, Metrics } from '../../pipeline/catalog/schema.js';
-import type { StepContext } from '../../pipeline/core/step.js';
 import { writeJson } from '../../pipeline/core/files.js';
 import { type RunStore } from '../../pipeline/catalog/store.js';
 import { initTf } from '../../pipeline/tfjs/tf.js';
 import { featureMapsStep } from '../../steps/feature-maps.js';
 import { weightsStep } from '../../steps/weights.js';
 import { makeFixtureRun, type FixtureRun } from './fixture-run.js';
+import { stepContext } from './step-context.js';
+
+export { stepContext };
 
 export const SEED = 42;
 
@@ -79,6 +81,7 @@ export function bookMetrics(): Metrics {
 export function manifest(params: Params, runId: string): RunManifest {
   const step = (seconds: number, started: string) => ({ status: 'ok' as const, fingerprint: 'f'.repeat(64), outputs: 'o'.repeat(64), started, seconds });
   return {
+    schema_version: RUN_SCHEMA_VERSION,
     run_id: runId,
     created: '2025-11-28T07:00:00.000Z',
     updated: '2025-11-28T07:09:30.000Z',
@@ -100,11 +103,6 @@ export function manifest(params: Params, runId: string): RunManifest {
   };
 }
 
-/** What the runner hands a step, for calling steps directly on a test's run folder. */
-export function stepContext(params: Params, store: RunStore): StepContext {
-  return { params, store, log, backend: 'cpu', fingerprint: 'test', force: false };
-}
-
 export interface ReportRun extends FixtureRun {
   params: Params;
 }
@@ -115,11 +113,10 @@ export async function makeReportRun(lang: Lang = 'en'): Promise<ReportRun> {
   const fixture = await makeFixtureRun(SEED);
   const params = reportParams(lang);
   const { store } = fixture;
-  const ctx = stepContext(params, store);
-  await weightsStep.run(ctx);
-  await featureMapsStep.run(ctx);
-  await writeJson(store.history, HISTORY);
-  await writeJson(store.metrics, bookMetrics());
+  await weightsStep.run(stepContext(weightsStep, params, store, { log }));
+  await featureMapsStep.run(stepContext(featureMapsStep, params, store, { log }));
+  await writeJson(store.history.path, HISTORY);
+  await writeJson(store.metrics.path, bookMetrics());
   await writeJson(store.runJson, manifest(params, store.runId));
   return { ...fixture, params };
 }

@@ -2,7 +2,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { $, which } from 'zx/core';
-import type { DatasetFile } from '../dataset.js';
+import type { DatasetFile } from '../../catalog/dataset.js';
 import type { Logger } from '../../core/log.js';
 import { dirSource } from './dir.js';
 import { SourceError, type Source } from './source.js';

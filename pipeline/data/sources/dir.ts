@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { gzName, type DatasetFile } from '../dataset.js';
+import { gzName, type DatasetFile } from '../../catalog/dataset.js';
 import { SourceError, type Source } from './source.js';
 
 export interface DirHints {

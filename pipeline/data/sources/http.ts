@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { gzName, type DatasetFile } from '../dataset.js';
+import { gzName, type DatasetFile } from '../../catalog/dataset.js';
 import type { Logger } from '../../core/log.js';
 import { SourceError, type Source } from './source.js';
 

@@ -1,4 +1,4 @@
-import type { DatasetFile } from '../dataset.js';
+import type { DatasetFile } from '../../catalog/dataset.js';
 import type { Logger } from '../../core/log.js';
 
 /** A dataset file's bytes as a source has them: gzip or raw IDX (verification tells them apart). */

@@ -1,13 +1,12 @@
 /**
  * One figure on disk: its Vega-Lite spec (<name>.vl.json), the SVG vega renders from it and a PNG
- * of that SVG. The figures step and the diff write their figures this way.
+ * of that SVG. The figures step and the diff render their figures this way.
  */
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { stableStringify } from '../../core/hash.js';
 import { renderSvg, svgToPng, type TopLevelSpec } from '../vega.js';
 import type { FigureEntry } from '../../catalog/schema.js';
-import { writeFileSafe } from '../../core/files.js';
+import type { FigureFiles } from '../../catalog/artifacts.js';
 
 export interface FigureSpecOf<K extends string> {
   name: string;
@@ -18,14 +17,11 @@ export interface FigureSpecOf<K extends string> {
   spec: TopLevelSpec;
 }
 
-/** Renders and writes one figure's three files; returns its index entry and the SVG it wrote. */
-export async function writeFigure<K extends string>(dir: string, fig: FigureSpecOf<K>): Promise<{ entry: FigureEntry<K>; svg: string }> {
+/** Renders one figure: its index entry and its three files (spec, SVG, PNG), for the caller to write. */
+export async function renderFigure<K extends string>(fig: FigureSpecOf<K>): Promise<{ entry: FigureEntry<K>; files: FigureFiles }> {
   const spec = stableStringify(fig.spec) + '\n';
   const { svg, width, height } = await renderSvg(fig.spec, fig.name);
   const png = svgToPng(svg);
-  await writeFileSafe(join(dir, `${fig.name}.vl.json`), spec);
-  await writeFileSafe(join(dir, `${fig.name}.svg`), svg);
-  await writeFileSafe(join(dir, `${fig.name}.png`), png);
   const entry: FigureEntry<K> = {
     name: fig.name,
     kind: fig.kind,
@@ -36,7 +32,7 @@ export async function writeFigure<K extends string>(dir: string, fig: FigureSpec
   };
   if (fig.sample !== undefined) entry.sample = fig.sample;
   if (fig.layer !== undefined) entry.layer = fig.layer;
-  return { entry, svg };
+  return { entry, files: { spec, svg, png } };
 }
 
 /**

@@ -24,7 +24,13 @@ export const DATASET_FILES: readonly DatasetFile[] = [
   { key: 'testLabels', name: 't10k-labels-idx1-ubyte', bytes: 10_008, sha256: '0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34' },
 ];
 
+/** Fashion-MNIST images: 28 x 28 pixels, one channel. */
 export const IMAGE_SIZE = 28;
+export const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
+/** A model's input shape without the batch axis. */
+export const IMAGE_SHAPE: [number, number, number] = [IMAGE_SIZE, IMAGE_SIZE, 1];
+/** Images in the training file (60,000), from which the seeded train/validation split is drawn. */
+export const TRAIN_IMAGES = 60_000;
 
 export interface Split {
   /** count * 784 bytes, row-major 28 x 28 images, 0 = background. */

@@ -1,0 +1,82 @@
+/**
+ * The training math of the train step: the epoch loop over the seeded split, and early stopping.
+ * Its digest (with everything it loads outside pipeline/core/) keys the saved epochs, so editing
+ * anything here or in the model, trainer or kernels starts training over, while an edit elsewhere
+ * in the step (its log lines, the store) only replays the saved epochs.
+ */
+import { IMAGE_SIZE, PIXELS, type Split as ImageSet } from '../../pipeline/catalog/dataset.js';
+import type { HistoryRow } from '../../pipeline/catalog/schema.js';
+import type { Logger } from '../../pipeline/core/log.js';
+import type { Params } from '../../pipeline/core/params.js';
+import { derivedSeed, gatherImages, gatherLabels, permutation, type Split } from '../../pipeline/data/split.js';
+import { evaluate, trainBatch } from '../../pipeline/ml/trainer.js';
+import { tf } from '../../pipeline/tfjs/tf.js';
+
+/** Keras EarlyStopping(monitor='val_loss', patience, restore_best_weights=True), replayed over rows. */
+export function earlyStopping(rows: HistoryRow[], patience: number): { best: number; stop: boolean } {
+  let best = 0;
+  let wait = 0;
+  let stop = false;
+  rows.forEach((row, i) => {
+    wait += 1;
+    if (i === 0 || row.val_loss < rows[best].val_loss) {
+      best = i;
+      wait = 0;
+    } else if (wait >= patience) {
+      stop = true;
+    }
+  });
+  return { best: best + 1, stop };
+}
+
+export interface Fit {
+  model: tf.LayersModel;
+  optimizer: tf.Optimizer;
+  train: ImageSet;
+  split: Split;
+  /** the validation images and labels, gathered once */
+  val: { x: Float32Array; y: Int32Array };
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** One epoch: a seeded shuffle, one Adam step per batch (with seeded dropout), then validation. */
+export async function trainEpoch(fit: Fit, p: Params, epoch: number, log: Logger): Promise<HistoryRow> {
+  const { model, optimizer, train, split } = fit;
+  const n = p.trainSize;
+  const batches = Math.ceil(n / p.batchSize);
+  const xBuf = new Float32Array(p.batchSize * PIXELS);
+  const started = performance.now();
+  const order = permutation(n, derivedSeed(p.seed, 'shuffle', epoch));
+  const bar = log.progress(`epoch ${epoch}/${p.epochs}`, batches, 'batches');
+  let lossSum = 0;
+  let correct = 0;
+  for (let b = 0; b < batches; b++) {
+    const lo = b * p.batchSize;
+    const hi = Math.min(n, lo + p.batchSize);
+    const idx = Array.from(order.subarray(lo, hi), (i) => split.train[i]);
+    const x = tf.tensor4d(gatherImages(train.images, idx, xBuf).subarray(0, idx.length * PIXELS), [idx.length, IMAGE_SIZE, IMAGE_SIZE, 1]);
+    const y = tf.tensor1d(gatherLabels(train.labels, idx), 'int32');
+    const result = trainBatch(model, optimizer, x, y, derivedSeed(p.seed, 'dropout', epoch, b));
+    lossSum += result.loss.dataSync()[0] * idx.length;
+    correct += result.correct.dataSync()[0];
+    tf.dispose([x, y, result.loss, result.correct]);
+    if (b % 20 === 19 || b === batches - 1) {
+      bar.update(b + 1, `loss ${(lossSum / hi).toFixed(4)} acc ${(correct / hi).toFixed(4)}`);
+      // Lets the lock refresh, the bar draw and signals arrive during a long epoch.
+      await yieldToEventLoop();
+    }
+  }
+  bar.stop();
+  const trainSeconds = (performance.now() - started) / 1000;
+  const val = evaluate(model, fit.val.x, fit.val.y);
+  return {
+    epoch,
+    loss: lossSum / n,
+    accuracy: correct / n,
+    val_loss: val.loss,
+    val_accuracy: val.accuracy,
+    seconds: (performance.now() - started) / 1000,
+    samples_per_s: n / trainSeconds,
+  };
+}
