@@ -11,13 +11,14 @@ import { loadavg, availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadFashionMnist } from './catalog/dataset.js';
+import { IMAGE_SHAPE, loadFashionMnist, PIXELS } from './catalog/dataset.js';
 import { PROJECT_ROOT } from './core/manifest.js';
 import { DataParallelTrainer } from './ml/data-parallel.js';
 import { buildModel } from './ml/model.js';
 import { DEBIAN_DATASET_DIR } from './data/sources/apt.js';
 import { gatherImages, gatherLabels, permutation } from './data/split.js';
-import { initTf, tf } from './tfjs/tf.js';
+import { tf } from './tfjs/tf.js';
+import { initTf } from './tfjs/backend.js';
 import { trainBatch } from './ml/trainer.js';
 
 const BACKENDS = ['wasm', 'tensorflow', 'cpu'] as const;
@@ -152,7 +153,7 @@ async function loadData(): Promise<Data> {
     }
   }
   const count = 4096;
-  const rng = permutation(count * 784, SEED); // any seeded numbers will do
+  const rng = permutation(count * PIXELS, SEED); // any seeded numbers will do
   const images = Uint8Array.from(rng, (v) => v % 256);
   const labels = Uint8Array.from({ length: count }, (_, i) => i % 10);
   return { images, labels, count, description: `random data (no Fashion-MNIST found: ${failures.at(-1) ?? 'no folder'})` };
@@ -188,7 +189,7 @@ async function measure(backend: Backend, workers: number, opts: Options): Promis
     const optimizer = tf.train.adam();
     step = (i) => {
       const idx = indicesAt(i * batch, batch);
-      const xs = tf.tensor4d(gatherImages(data.images, idx), [batch, 28, 28, 1]);
+      const xs = tf.tensor4d(gatherImages(data.images, idx), [batch, ...IMAGE_SHAPE]);
       const ys = tf.tensor1d(gatherLabels(data.labels, idx), 'int32');
       const { loss, correct } = trainBatch(model, optimizer, xs, ys, SEED + i);
       // reading the loss waits for the step, as the train step does for its progress bar
@@ -209,8 +210,8 @@ async function measure(backend: Backend, workers: number, opts: Options): Promis
     workers,
     batch_size: batch,
     samples: steps * batch,
-    seconds: round(seconds, 3),
-    samples_per_s: round((steps * batch) / seconds, 1),
+    seconds: roundDecimals(seconds, 3),
+    samples_per_s: roundDecimals((steps * batch) / seconds, 1),
   };
 
   // inference on the main thread's model, once per backend
@@ -218,7 +219,7 @@ async function measure(backend: Backend, workers: number, opts: Options): Promis
   if (workers === 1) {
     const batches = Math.max(1, (backend === 'cpu' ? CPU_SAMPLES * 4 : 8 * PREDICT_BATCH) / PREDICT_BATCH);
     const predictOnce = (i: number) => {
-      const xs = tf.tensor4d(gatherImages(data.images, indicesAt(i * PREDICT_BATCH, PREDICT_BATCH)), [PREDICT_BATCH, 28, 28, 1]);
+      const xs = tf.tensor4d(gatherImages(data.images, indicesAt(i * PREDICT_BATCH, PREDICT_BATCH)), [PREDICT_BATCH, ...IMAGE_SHAPE]);
       const probs = model.predict(xs) as tf.Tensor;
       probs.dataSync();
       tf.dispose([xs, probs]);
@@ -231,15 +232,15 @@ async function measure(backend: Backend, workers: number, opts: Options): Promis
       backend,
       batch_size: PREDICT_BATCH,
       samples: batches * PREDICT_BATCH,
-      seconds: round(seconds, 3),
-      samples_per_s: round((batches * PREDICT_BATCH) / seconds, 1),
+      seconds: roundDecimals(seconds, 3),
+      samples_per_s: roundDecimals((batches * PREDICT_BATCH) / seconds, 1),
     };
   }
   await dispose();
   return { backend, data: data.description, train, predict };
 }
 
-function round(v: number, digits: number): number {
+function roundDecimals(v: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(v * f) / f;
 }
@@ -321,7 +322,7 @@ async function main(): Promise<void> {
     }
   }
   const data = results.find((r) => r.data)?.data ?? 'none';
-  const load = { before: loadBefore.map((v) => round(v, 2)), after: loadavg().map((v) => round(v, 2)) };
+  const load = { before: loadBefore.map((v) => roundDecimals(v, 2)), after: loadavg().map((v) => roundDecimals(v, 2)) };
   console.log(`data: ${data}`);
   console.log(`load average (1, 5, 15 min): ${load.before.join(' ')} before, ${load.after.join(' ')} after, on ${availableParallelism()} cores`);
   console.log(table(results));

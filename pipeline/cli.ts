@@ -94,12 +94,40 @@ function stepList(option: string, value: string): string[] {
   return names.map((n) => oneOf(option, n, STEP_NAMES));
 }
 
-/** The stable default run id: the profile, then each override in a fixed order. */
-function defaultRunId(profile: Profile, parts: [string, string | undefined][]): string {
-  return [profile, ...parts.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}${v}`)].join('-');
+/** The stable default run id: the profile, then each override given, in a fixed order. */
+function defaultRunId(params: Params, given: Overrides): string {
+  const parts: [string, string | undefined][] = [
+    ['seed', given.seed?.toString()],
+    ['epochs', given.epochs?.toString()],
+    ['bs', given.batchSize?.toString()],
+    ['patience', given.patience?.toString()],
+    ['train', given.trainSize?.toString()],
+    ['val', given.valSize?.toString()],
+    ['', params.backend === 'auto' ? undefined : params.backend],
+  ];
+  return [params.profile, ...parts.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}${v}`)].join('-');
 }
 
+/** An option's value as given, or undefined. */
+type OptionValue = (option: string) => string | undefined;
+
 export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): CliOptions {
+  const values = readArgs(argv);
+  const str: OptionValue = (k) => values[k] as string | undefined;
+  const { params, given } = readParams(str, env);
+  const steps = selectSteps(str);
+  return {
+    help: Boolean(values.help),
+    params,
+    runId: str('run') !== undefined ? checkRunId(str('run')!) : defaultRunId(params, given),
+    artifacts: str('artifacts') ?? 'artifacts',
+    steps,
+    force: Boolean(values.force),
+  };
+}
+
+/** The options as parseArgs reads them; anything it rejects, and any positional, is a UsageError. */
+function readArgs(argv: string[]): Record<string, string | boolean | undefined> {
   let values: Record<string, string | boolean | undefined>;
   let positionals: string[];
   try {
@@ -110,19 +138,26 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   if (positionals.length > 0) {
     throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}: options start with --; see --help`);
   }
-  const str = (k: string) => values[k] as string | undefined;
+  return values;
+}
+
+/** The numeric options given on the command line (undefined: take the profile's). */
+type Overrides = Partial<Pick<Params, 'seed' | 'epochs' | 'batchSize' | 'patience' | 'trainSize' | 'valSize'>>;
+
+/** The run's params: the profile's defaults under the options given; `given` holds the overrides alone. */
+function readParams(str: OptionValue, env: NodeJS.ProcessEnv): { params: Params; given: Overrides } {
   const profile = oneOf('profile', str('profile') ?? 'book', PROFILES);
   const defaults = PROFILE_DEFAULTS[profile];
   const backend = oneOf<BackendChoice>('backend', str('backend') ?? 'auto', BACKENDS);
   const lang = oneOf<Lang>('lang', str('lang') ?? 'en', LANGS);
-
+  const int = (option: string, min: number, max: number) => (str(option) === undefined ? undefined : integer(option, str(option)!, min, max));
   const given = {
-    seed: str('seed') === undefined ? undefined : integer('seed', str('seed')!, 0, 2 ** 31 - 1),
-    epochs: str('epochs') === undefined ? undefined : integer('epochs', str('epochs')!, 1, 1000),
-    batchSize: str('batch-size') === undefined ? undefined : integer('batch-size', str('batch-size')!, 1, 4096),
-    patience: str('patience') === undefined ? undefined : integer('patience', str('patience')!, 0, 1000),
-    trainSize: str('train-size') === undefined ? undefined : integer('train-size', str('train-size')!, 1, TRAIN_IMAGES - 1),
-    valSize: str('val-size') === undefined ? undefined : integer('val-size', str('val-size')!, 1, TRAIN_IMAGES - 1),
+    seed: int('seed', 0, 2 ** 31 - 1),
+    epochs: int('epochs', 1, 1000),
+    batchSize: int('batch-size', 1, 4096),
+    patience: int('patience', 0, 1000),
+    trainSize: int('train-size', 1, TRAIN_IMAGES - 1),
+    valSize: int('val-size', 1, TRAIN_IMAGES - 1),
   };
   const params: Params = {
     profile,
@@ -137,6 +172,12 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   };
   const dataDir = str('data-dir') ?? env.FASHION_MNIST_DIR;
   if (dataDir) params.dataDir = dataDir;
+  checkSizes(params);
+  return { params, given };
+}
+
+/** Sizes that each pass their own bounds but not together. */
+function checkSizes(params: Params): void {
   if (params.trainSize + params.valSize > TRAIN_IMAGES) {
     throw new UsageError(
       `--train-size ${params.trainSize} + --val-size ${params.valSize} exceeds the ${TRAIN_IMAGES} training images: make them add up to at most ${TRAIN_IMAGES}`,
@@ -145,41 +186,20 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   if (params.batchSize > params.trainSize) {
     throw new UsageError(`--batch-size ${params.batchSize} is larger than --train-size ${params.trainSize}: use a smaller batch`);
   }
+}
 
+/** The steps to run, in pipeline order: all, --only's, or the range --from..--to. */
+function selectSteps(str: OptionValue): string[] {
   const only = str('only');
   if (only !== undefined && (str('from') !== undefined || str('to') !== undefined)) {
     throw new UsageError('--only cannot be combined with --from/--to: use one or the other');
   }
-  let steps: string[] = [...STEP_NAMES];
   if (only !== undefined) {
     const wanted = new Set(stepList('only', only));
-    steps = STEP_NAMES.filter((s) => wanted.has(s));
-  } else {
-    const from = str('from') === undefined ? 0 : STEP_NAMES.indexOf(stepList('from', str('from')!)[0]);
-    const to = str('to') === undefined ? STEP_NAMES.length - 1 : STEP_NAMES.indexOf(stepList('to', str('to')!)[0]);
-    if (from > to) throw new UsageError(`--from ${STEP_NAMES[from]} comes after --to ${STEP_NAMES[to]}: steps run in the order ${STEP_NAMES.join(', ')}`);
-    steps = STEP_NAMES.slice(from, to + 1);
+    return STEP_NAMES.filter((s) => wanted.has(s));
   }
-
-  const runId =
-    str('run') !== undefined
-      ? checkRunId(str('run')!)
-      : defaultRunId(profile, [
-          ['seed', given.seed?.toString()],
-          ['epochs', given.epochs?.toString()],
-          ['bs', given.batchSize?.toString()],
-          ['patience', given.patience?.toString()],
-          ['train', given.trainSize?.toString()],
-          ['val', given.valSize?.toString()],
-          ['', backend === 'auto' ? undefined : backend],
-        ]);
-
-  return {
-    help: Boolean(values.help),
-    params,
-    runId,
-    artifacts: str('artifacts') ?? 'artifacts',
-    steps,
-    force: Boolean(values.force),
-  };
+  const from = str('from') === undefined ? 0 : STEP_NAMES.indexOf(stepList('from', str('from')!)[0]);
+  const to = str('to') === undefined ? STEP_NAMES.length - 1 : STEP_NAMES.indexOf(stepList('to', str('to')!)[0]);
+  if (from > to) throw new UsageError(`--from ${STEP_NAMES[from]} comes after --to ${STEP_NAMES[to]}: steps run in the order ${STEP_NAMES.join(', ')}`);
+  return STEP_NAMES.slice(from, to + 1);
 }

@@ -4,15 +4,14 @@
  * (the first training image, an ankle boot) and on the first test image of each class. The
  * untrained twin's maps of the chapter's sample go beside them for contrast.
  */
-import { IMAGE_SIZE, type Split } from '../pipeline/catalog/dataset.js';
+import { IMAGE_SHAPE, IMAGE_SIZE, PIXELS, type ImageSet } from '../pipeline/catalog/dataset.js';
 import { BadInputError } from '../pipeline/core/errors.js';
 import { buildModel } from '../pipeline/ml/model.js';
-import { CLASS_NAMES, type FeatureIndex, type LayerMap } from '../pipeline/catalog/schema.js';
+import { CHAPTER_SAMPLE, CLASS_NAMES, type FeatureIndex, type LayerMap } from '../pipeline/catalog/schema.js';
 import { lastAxisStats } from '../pipeline/ml/stats.js';
 import { defineStep, type RunStore } from '../pipeline/catalog/store.js';
 import { tf } from '../pipeline/tfjs/tf.js';
 
-const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
 const MAP_LAYER_CLASSES = new Set(['Conv2D', 'MaxPooling2D']);
 
 export interface Sample {
@@ -24,7 +23,7 @@ export interface Sample {
   pixels: Float32Array;
 }
 
-function sample(split: Split, name: 'train' | 'test', index: number): Sample {
+function sample(split: ImageSet, name: 'train' | 'test', index: number): Sample {
   return {
     id: `${name}-${index}`,
     split: name,
@@ -34,14 +33,15 @@ function sample(split: Split, name: 'train' | 'test', index: number): Sample {
   };
 }
 
-/** The chapter's sample (train image 0) first, then the first test image of each class, by class. */
-export function pickSamples(data: { train: Split; test: Split }): Sample[] {
+/** The chapter's sample (CHAPTER_SAMPLE, train image 0) first, then the first test image of each class, by class. */
+export function pickSamples(data: { train: ImageSet; test: ImageSet }): Sample[] {
   const firstOfClass = CLASS_NAMES.en.map((name, label) => {
     const index = data.test.labels.indexOf(label);
     if (index < 0) throw new BadInputError(`the test set has no image of class ${label} (${name}); re-download the dataset`);
     return index;
   });
-  return [sample(data.train, 'train', 0), ...firstOfClass.map((i) => sample(data.test, 'test', i))];
+  const { split, index } = CHAPTER_SAMPLE;
+  return [sample(data[split], split, index), ...firstOfClass.map((i) => sample(data.test, 'test', i))];
 }
 
 /** Where a sample's input image goes, relative to the feature-maps folder. */
@@ -56,7 +56,7 @@ export function subModelCode(i: number): string {
 export function mapLayerIndices(model: tf.LayersModel, source: string): number[] {
   const indices = model.layers.flatMap((l, i) => (MAP_LAYER_CLASSES.has(l.getClassName()) ? [i] : []));
   const input = model.inputs[0]?.shape.slice(1).join();
-  if (indices.length === 0 || input !== [IMAGE_SIZE, IMAGE_SIZE, 1].join()) {
+  if (indices.length === 0 || input !== IMAGE_SHAPE.join()) {
     throw new BadInputError(
       `${source} is not the book's CNN (input ${input ?? 'none'}, ${indices.length} conv/pooling layers); ` +
         're-create the checkpoint (npm run pipeline -- --from train --force)',
@@ -71,7 +71,7 @@ export function mapLayerIndices(model: tf.LayersModel, source: string): number[]
  */
 async function saveMaps(model: tf.LayersModel, source: string, samples: Sample[], prefix: string, folder: RunStore['featureMaps']): Promise<LayerMap[][]> {
   const maps: LayerMap[][] = samples.map(() => []);
-  const batch = tf.tensor4d(concatPixels(samples), [samples.length, IMAGE_SIZE, IMAGE_SIZE, 1]);
+  const batch = tf.tensor4d(concatPixels(samples), [samples.length, ...IMAGE_SHAPE]);
   try {
     for (const i of mapLayerIndices(model, source)) {
       const layer = model.layers[i];
@@ -105,7 +105,7 @@ function concatPixels(samples: Sample[]): Float32Array {
 }
 
 function predict(model: tf.LayersModel, samples: Sample[]): number[][] {
-  const probs = tf.tidy(() => model.predict(tf.tensor4d(concatPixels(samples), [samples.length, IMAGE_SIZE, IMAGE_SIZE, 1])) as tf.Tensor2D);
+  const probs = tf.tidy(() => model.predict(tf.tensor4d(concatPixels(samples), [samples.length, ...IMAGE_SHAPE])) as tf.Tensor2D);
   const rows = probs.arraySync();
   probs.dispose();
   return rows;
@@ -116,6 +116,8 @@ const argMax = (xs: number[]) => xs.reduce((best, x, i) => (x > xs[best] ? i : b
 export const featureMapsStep = defineStep({
   name: 'feature-maps',
   module: import.meta.url,
+  // The maps are the backend's convolutions of the sample.
+  usesBackend: true,
   params: (p) => ({ seed: p.seed }),
   // The model alone (model.json + its shard, not metrics.json) and the dataset cache files.
   inputs: (store) => ({ model: store.model, dataset: store.dataset }),

@@ -16,7 +16,7 @@ import { buildFigures, type FigureInputs } from '../pipeline/render/figures/cata
 export const figureSources = (store: RunStore) => ({
   history: store.history,
   metrics: store.metrics,
-  model: store.model,
+  model: store.model.topology,
   weights: store.weights,
   maps: store.featureMaps,
 });

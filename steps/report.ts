@@ -8,7 +8,7 @@ import type { RunManifest } from '../pipeline/core/manifest.js';
 import type { ModelSummary } from '../pipeline/catalog/model-summary.js';
 import type { Lang } from '../pipeline/core/params.js';
 import { createPageRenderer, templateFiles } from '../pipeline/render/report-html.js';
-import { CLASS_NAMES, type FeatureIndex, type FigureEntry, type FigureIndex, type History, type Metrics, type TensorStats, type WeightStats } from '../pipeline/catalog/schema.js';
+import { chapterSample, CLASS_NAMES, type FeatureIndex, type FeatureSample, type FigureEntry, type FigureIndex, type History, type Metrics, type TensorStats, type WeightStats } from '../pipeline/catalog/schema.js';
 import { defineStep, type RunStore } from '../pipeline/catalog/store.js';
 
 /** Section titles: the book's own in Korean (chapter 8-3), for its readers. */
@@ -59,9 +59,30 @@ const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFi
 export function buildReportContext(inputs: ReportInputs) {
   const { lang, manifest, history, metrics, model, stats, features, figures } = inputs;
   const names: readonly string[] = CLASS_NAMES[lang];
-  const params = (manifest.params ?? {}) as Partial<Record<string, unknown>>;
+  const params = (manifest.params ?? {}) as RecordedParams;
+  const chapter = chapterSample(features);
+  return {
+    lang,
+    titles: TITLES[lang],
+    run: runSection(manifest, params, inputs.runId),
+    model: { layers: model.layers, total_params: model.total_params, input_shape: model.input_shape, figure: figureOf(figures, 'model') },
+    weights: weightsSection(stats, figures),
+    functional: functionalSection(features, chapter),
+    maps: mapsSection(features, chapter, figures, names),
+    training: trainingSection(history, params, figures),
+    evaluation: evaluationSection(metrics, figures, names),
+    figures: {
+      count: figures.figures.length,
+      svg_bytes: figures.figures.reduce((n, f) => n + f.bytes.svg, 0),
+    },
+  };
+}
 
-  // 1 Weights
+/** run.json's params, read leniently. */
+type RecordedParams = Partial<Record<string, unknown>>;
+
+/** 1 Weights: each layer's trained and untrained moments, and the conv layers' kernels. */
+function weightsSection(stats: WeightStats, figures: FigureIndex) {
   const layers = Object.keys(stats.trained).map((layer) => ({
     layer,
     kernel_shape: stats.trained[layer].kernel.shape,
@@ -81,10 +102,30 @@ export function buildReportContext(inputs: ReportInputs) {
     filters: l.kernel_shape[3],
     size: l.kernel_shape.slice(0, 2),
   }));
+  return {
+    layers,
+    // `spread`: wide enough to call the trained distribution the chapter's bell with long tails.
+    first: first ? { ...first, ratio: first.trained.std / first.untrained.std, spread: first.trained.std / first.untrained.std >= 1.5 } : null,
+    histograms: figureOf(figures, 'weight-histograms'),
+    kernels,
+    untrained_seed: stats.untrained_seed,
+  };
+}
 
-  // 2 and 3: the chapter's sample, its sub-models and maps
-  const chapter = features.samples.find((s) => s.id === features.untrained.sample) ?? features.samples[0];
-  const describe = (s: FeatureIndex['samples'][number]) => ({
+/** 2 The functional API: the sub-models built for the chapter's sample and for the untrained twin. */
+function functionalSection(features: FeatureIndex, chapter: FeatureSample) {
+  return {
+    sub_models: chapter.layers.map((l) => ({ layer: l.layer, code: l.code, shape: l.shape })),
+    untrained: features.untrained.layers.map((l) => ({ layer: l.layer, code: l.code, shape: l.shape })),
+  };
+}
+
+/** Channels that never fire on the sample (max not above 0). */
+const deadChannels = (channels: { max: number }[]) => channels.filter((c) => !(c.max > 0)).length;
+
+/** 3 Feature maps: the chapter's sample layer by layer, then one test image per class. */
+function mapsSection(features: FeatureIndex, chapter: FeatureSample, figures: FigureIndex, names: readonly string[]) {
+  const describe = (s: FeatureSample) => ({
     id: s.id,
     split: s.split,
     index: s.index,
@@ -95,22 +136,46 @@ export function buildReportContext(inputs: ReportInputs) {
     right: s.prediction === s.label,
   });
   const untrainedFirst = features.untrained.layers[0];
-  const dead = (channels: { max: number }[]) => channels.filter((c) => !(c.max > 0)).length;
   const mapLayers = chapter.layers.map((l) => ({
     layer: l.layer,
     shape: l.shape.slice(1),
     channels: l.shape[3],
-    dead: dead(l.channels),
+    dead: deadChannels(l.channels),
     figure: figureOf(figures, 'feature-maps', { sample: chapter.id, layer: l.layer }),
     with_untrained: untrainedFirst?.layer === l.layer,
   }));
   const classSamples = features.samples
     .filter((s) => s.split === 'test')
     .map((s) => ({ ...describe(s), figure: figureOf(figures, 'class-sample', { sample: s.id }) }));
+  return {
+    sample: describe(chapter),
+    input_figure: figureOf(figures, 'input', { sample: chapter.id }),
+    layers: mapLayers,
+    untrained_dead: untrainedFirst ? deadChannels(untrainedFirst.channels) : null,
+    untrained_layer: untrainedFirst?.layer ?? null,
+    classes: classSamples,
+    classes_right: classSamples.filter((c) => c.right).length,
+  };
+}
 
-  // Training and evaluation
-  const best = history.rows.find((r) => r.epoch === history.best_epoch) ?? null;
-  const trainSeconds = history.rows.reduce((n, r) => n + r.seconds, 0);
+/** Training: the epochs run, the best one, and the settings they ran with. */
+function trainingSection(history: History, params: RecordedParams, figures: FigureIndex) {
+  return {
+    rows: history.rows,
+    epochs_run: history.rows.length,
+    max_epochs: num(params.epochs),
+    patience: num(params.patience),
+    batch_size: num(params.batchSize),
+    best_epoch: history.best_epoch,
+    best: history.rows.find((r) => r.epoch === history.best_epoch) ?? null,
+    stopped_early: history.stopped_early,
+    seconds: history.rows.reduce((n, r) => n + r.seconds, 0),
+    figure: figureOf(figures, 'learning-curves'),
+  };
+}
+
+/** Evaluation: val and test metrics, and the accuracy of each class with its worst and best. */
+function evaluationSection(metrics: Metrics, figures: FigureIndex, names: readonly string[]) {
   const perClass = metrics.per_class_accuracy.map((accuracy, i) => ({
     name: names[i],
     accuracy,
@@ -118,90 +183,54 @@ export function buildReportContext(inputs: ReportInputs) {
     total: metrics.confusion[i]?.reduce((a, b) => a + b, 0) ?? null,
   }));
   const ranked = [...perClass].sort((a, b) => a.accuracy - b.accuracy);
+  return {
+    val: metrics.val,
+    test: metrics.test,
+    per_class: perClass,
+    worst: ranked[0] ?? null,
+    best: ranked[ranked.length - 1] ?? null,
+    confusion: figureOf(figures, 'confusion'),
+    per_class_figure: figureOf(figures, 'per-class-accuracy'),
+  };
+}
 
+/** Run info: who made the run, how, and how each step went. */
+function runSection(manifest: Partial<RunManifest>, params: RecordedParams, runId: string) {
+  return {
+    id: text(manifest.run_id, runId),
+    created: text(manifest.created),
+    git_commit: text(manifest.git_commit),
+    backend: text(manifest.backend),
+    backend_reason: text(manifest.backend_reason, ''),
+    profile: text(manifest.profile ?? params.profile),
+    seed: num(manifest.seed ?? params.seed),
+    params: Object.keys(params)
+      .sort()
+      .map((key) => ({ key, value: text(params[key], JSON.stringify(params[key])) })),
+    steps: stepRows(manifest),
+    versions: Object.entries(manifest.versions ?? {})
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, version]) => ({ name, version: text(version) })),
+    dataset: DATASET_FILES.map((f) => ({ name: f.name, bytes: f.bytes, sha256: f.sha256 })),
+  };
+}
+
+/** The steps of run.json, in pipeline order. */
+function stepRows(manifest: Partial<RunManifest>) {
   // run.json's keys are sorted alphabetically on disk: show the steps in pipeline order, which
   // run.json records too.
   const order = (name: string) => (manifest.pipeline ?? []).indexOf(name) >>> 0;
   // The report's own row would only ever say "running": it is being written.
-  const steps = Object.entries(manifest.steps ?? {})
+  return Object.entries(manifest.steps ?? {})
     .filter(([name]) => name !== 'report')
     .sort(([a], [b]) => order(a) - order(b) || a.localeCompare(b))
     .map(([name, r]) => ({
-    name,
-    status: text(r?.status),
-    seconds: num(r?.seconds),
-    started: text(r?.started, ''),
-    error: typeof r?.error === 'string' ? r.error : null,
-  }));
-
-  return {
-    lang,
-    titles: TITLES[lang],
-    run: {
-      id: text(manifest.run_id, inputs.runId),
-      created: text(manifest.created),
-      git_commit: text(manifest.git_commit),
-      backend: text(manifest.backend),
-      backend_reason: text(manifest.backend_reason, ''),
-      profile: text(manifest.profile ?? params.profile),
-      seed: num(manifest.seed ?? params.seed),
-      params: Object.keys(params)
-        .sort()
-        .map((key) => ({ key, value: text(params[key], JSON.stringify(params[key])) })),
-      steps,
-      versions: Object.entries(manifest.versions ?? {})
-        .sort(([a], [b]) => a.localeCompare(b))
-        .map(([name, version]) => ({ name, version: text(version) })),
-      dataset: DATASET_FILES.map((f) => ({ name: f.name, bytes: f.bytes, sha256: f.sha256 })),
-    },
-    model: { layers: model.layers, total_params: model.total_params, input_shape: model.input_shape, figure: figureOf(figures, 'model') },
-    weights: {
-      layers,
-      // `spread`: wide enough to call the trained distribution the chapter's bell with long tails.
-      first: first ? { ...first, ratio: first.trained.std / first.untrained.std, spread: first.trained.std / first.untrained.std >= 1.5 } : null,
-      histograms: figureOf(figures, 'weight-histograms'),
-      kernels,
-      untrained_seed: stats.untrained_seed,
-    },
-    functional: {
-      sub_models: chapter.layers.map((l) => ({ layer: l.layer, code: l.code, shape: l.shape })),
-      untrained: features.untrained.layers.map((l) => ({ layer: l.layer, code: l.code, shape: l.shape })),
-    },
-    maps: {
-      sample: describe(chapter),
-      input_figure: figureOf(figures, 'input', { sample: chapter.id }),
-      layers: mapLayers,
-      untrained_dead: untrainedFirst ? dead(untrainedFirst.channels) : null,
-      untrained_layer: untrainedFirst?.layer ?? null,
-      classes: classSamples,
-      classes_right: classSamples.filter((c) => c.right).length,
-    },
-    training: {
-      rows: history.rows,
-      epochs_run: history.rows.length,
-      max_epochs: num(params.epochs),
-      patience: num(params.patience),
-      batch_size: num(params.batchSize),
-      best_epoch: history.best_epoch,
-      best,
-      stopped_early: history.stopped_early,
-      seconds: trainSeconds,
-      figure: figureOf(figures, 'learning-curves'),
-    },
-    evaluation: {
-      val: metrics.val,
-      test: metrics.test,
-      per_class: perClass,
-      worst: ranked[0] ?? null,
-      best: ranked[ranked.length - 1] ?? null,
-      confusion: figureOf(figures, 'confusion'),
-      per_class_figure: figureOf(figures, 'per-class-accuracy'),
-    },
-    figures: {
-      count: figures.figures.length,
-      svg_bytes: figures.figures.reduce((n, f) => n + f.bytes.svg, 0),
-    },
-  };
+      name,
+      status: text(r?.status),
+      seconds: num(r?.seconds),
+      started: text(r?.started, ''),
+      error: typeof r?.error === 'string' ? r.error : null,
+    }));
 }
 
 export type ReportContext = ReturnType<typeof buildReportContext>;
@@ -212,7 +241,7 @@ const reportSources = (store: RunStore) => ({
   run: store.runRecord,
   history: store.history,
   metrics: store.metrics,
-  model: store.model,
+  model: store.model.topology,
   // Only stats.json and index.json of these folders: a tensor's bytes do not change the report.
   stats: store.weights.index,
   features: store.featureMaps.index,

@@ -17,6 +17,7 @@ import type { Logger } from '../pipeline/core/log.js';
 import type { Params } from '../pipeline/core/params.js';
 import { gatherImages, gatherLabels, trainValSplit } from '../pipeline/data/split.js';
 import { buildModel } from '../pipeline/ml/model.js';
+import { BACKEND_CODE } from '../pipeline/tfjs/backend.js';
 import { tf } from '../pipeline/tfjs/tf.js';
 import { earlyStopping, trainEpoch, type Fit } from './train/fit.js';
 import { loadEpochWeights, resumeEpoch, saveEpoch, type EpochKey } from './train/state.js';
@@ -29,9 +30,9 @@ const trainParams = (p: Params) => ({ seed: p.seed, epochs: p.epochs, batchSize:
 /** The framework (errors, params, log) computes nothing: an edit there must not cost a retrain. */
 const FRAMEWORK = 'pipeline/core/';
 
-/** What decides the weights of the saved epochs: params, the dataset's bytes, the backend, the training math. */
+/** What decides the weights of the saved epochs: params, the dataset's bytes, the backend, the training math (the epoch loop, the model, the trainer, the backend's kernels). */
 export async function epochKey(p: Params, datasetPaths: readonly string[], backend: string): Promise<EpochKey> {
-  const math = await codeDigest([new URL('./train/fit.ts', import.meta.url).href]);
+  const math = await codeDigest([new URL('./train/fit.ts', import.meta.url).href, BACKEND_CODE]);
   const files = Object.fromEntries(Object.entries(math.files).filter(([file]) => !file.startsWith(FRAMEWORK)));
   const parts = {
     params: sha256(stableStringify(trainParams(p))),

@@ -12,7 +12,8 @@ import { CLASS_NAMES, type FeatureIndex, type LayerMap } from '../pipeline/catal
 import type { Artifacts, Step } from '../pipeline/core/step.js';
 import { readJson } from '../pipeline/core/files.js';
 import { RunStore } from '../pipeline/catalog/store.js';
-import { initTf, tf } from '../pipeline/tfjs/tf.js';
+import { tf } from '../pipeline/tfjs/tf.js';
+import { initTf } from '../pipeline/tfjs/backend.js';
 import { featureMapsStep } from '../steps/feature-maps.js';
 import { weightsStep } from '../steps/weights.js';
 import { linkDataset, makeFixtureRun, type FixtureRun } from './helpers/fixture-run.js';

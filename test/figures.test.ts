@@ -13,7 +13,7 @@ import { renderSvg, svgToPng, type TopLevelSpec } from '../pipeline/render/vega.
 import { CLASS_NAMES, type FeatureIndex, type FigureIndex, type WeightStats } from '../pipeline/catalog/schema.js';
 import { readJson } from '../pipeline/core/files.js';
 import { RunStore } from '../pipeline/catalog/store.js';
-import { initTf } from '../pipeline/tfjs/tf.js';
+import { initTf } from '../pipeline/tfjs/backend.js';
 import { figuresStep } from '../steps/figures.js';
 import { confusionSpec, perClassAccuracySpec } from '../pipeline/render/figures/evaluation.js';
 import { weightHistogramSpec } from '../pipeline/render/figures/histograms.js';
@@ -276,7 +276,6 @@ describe('figures step on a run folder', () => {
       store.history.path,
       store.metrics.path,
       store.model.modelJson,
-      join(store.runDir, 'checkpoint', 'weights.bin'),
       join(store.runDir, 'weights'),
       join(store.runDir, 'feature-maps'),
     ]);

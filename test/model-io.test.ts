@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { BadInputError } from '../pipeline/core/errors.js';
 import { buildModel } from '../pipeline/ml/model.js';
 import { loadModel, modelFiles, saveModel } from '../pipeline/catalog/model-io.js';
-import { initTf } from '../pipeline/tfjs/tf.js';
+import { initTf } from '../pipeline/tfjs/backend.js';
 import { tempDir } from './helpers.js';
 
 describe('model files (tfjs layers format through our own IO handlers)', () => {

@@ -47,7 +47,6 @@ describe('report step', () => {
       store.history.path,
       store.metrics.path,
       store.model.modelJson,
-      join(store.runDir, 'checkpoint', 'weights.bin'),
       store.weights.index.path,
       store.featureMaps.index.path,
       join(store.runDir, 'figures'),

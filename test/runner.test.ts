@@ -81,6 +81,7 @@ async function run(store: RunStore, calls: string[], opts: { p?: Params; selecte
     force: opts.force ?? false,
     log: consoleLogger({ quiet: true }),
     backend: { name: 'cpu', reason: 'test' },
+    backendCode: [],
     startBackend: async () => {},
   });
 }
@@ -199,7 +200,7 @@ describe('runner', () => {
     writeFileSync(store.runJson, '{"run_id": "r8", "steps": {');
     const err = await run(store, []).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BadInputError);
-    expect((err as Error).message).toMatch(/run\.json is corrupt .*delete it/);
+    expect((err as Error).message).toMatch(/run\.json is corrupt\b.*delete it/);
     expect(readFileSync(store.runJson, 'utf8')).toBe('{"run_id": "r8", "steps": {');
   });
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { History, Metrics } from '../pipeline/catalog/schema.js';
 import { buildModel, LAYER_NAMES, TOTAL_PARAMS } from '../pipeline/ml/model.js';
-import { initTf } from '../pipeline/tfjs/tf.js';
+import { initTf } from '../pipeline/tfjs/backend.js';
 import { confusionMatrix } from '../steps/checkpoint.js';
 import { earlyStopping } from '../steps/train.js';
 import { runCli, tempDir } from './helpers.js';

@@ -13,7 +13,8 @@ import { DataParallelTrainer, Replica, sharedLayout, writeBatch } from '../pipel
 import { loadFashionMnist } from '../pipeline/catalog/dataset.js';
 import { buildModel } from '../pipeline/ml/model.js';
 import { gatherImages, gatherLabels } from '../pipeline/data/split.js';
-import { initTf, tf } from '../pipeline/tfjs/tf.js';
+import { tf } from '../pipeline/tfjs/tf.js';
+import { initTf } from '../pipeline/tfjs/backend.js';
 import { trainBatch } from '../pipeline/ml/trainer.js';
 import { WASM_TRAINING_KERNELS } from '../pipeline/tfjs/wasm-kernels.js';
 

@@ -10,7 +10,7 @@ import { BadInputError } from '../core/errors.js';
 import { writeFileSafe, writeJson } from '../core/files.js';
 import type { Artifact } from '../core/step.js';
 import type { tf } from '../tfjs/tf.js';
-import { datasetFiles, loadFashionMnist, type Split } from './dataset.js';
+import { datasetFiles, loadFashionMnist, type ImageSet } from './dataset.js';
 import { loadModel, modelFiles, saveModel } from './model-io.js';
 import { readModelSummary, type ModelSummary } from './model-summary.js';
 import { readNpy, writeNpy, type NpyArray } from './npy.js';
@@ -69,9 +69,10 @@ export class ModelArtifact implements Artifact {
   save(model: tf.LayersModel): Promise<void> {
     return saveModel(model, this.modelJson);
   }
-  /** Keras's `model.summary()` from model.json alone (no TensorFlow.js). */
-  summary(): Promise<ModelSummary> {
-    return readModelSummary(this.modelJson);
+  /** model.json alone: for steps that show the layer table, which a change of weights leaves as it is. */
+  get topology(): { paths: string[]; summary(): Promise<ModelSummary> } {
+    const modelJson = this.modelJson;
+    return { paths: [modelJson], summary: () => readModelSummary(modelJson) };
   }
 }
 
@@ -161,7 +162,7 @@ export class DatasetArtifact implements Artifact {
     return this.withManifest ? [...datasetFiles(this.dir), join(this.dir, 'manifest.json')] : datasetFiles(this.dir);
   }
   /** All 70,000 images and labels, each file verified against its pinned SHA-256 as it loads. */
-  load(): Promise<{ train: Split; test: Split }> {
+  load(): Promise<{ train: ImageSet; test: ImageSet }> {
     return loadFashionMnist(this.dir);
   }
 }

@@ -32,8 +32,9 @@ export const IMAGE_SHAPE: [number, number, number] = [IMAGE_SIZE, IMAGE_SIZE, 1]
 /** Images in the training file (60,000), from which the seeded train/validation split is drawn. */
 export const TRAIN_IMAGES = 60_000;
 
-export interface Split {
-  /** count * 784 bytes, row-major 28 x 28 images, 0 = background. */
+/** One image file with its labels file: the training or the test images. */
+export interface ImageSet {
+  /** count * PIXELS bytes, row-major 28 x 28 images, 0 = background. */
   images: Uint8Array;
   labels: Uint8Array;
   count: number;
@@ -84,7 +85,7 @@ async function loadVerified(dir: string, file: DatasetFile): Promise<Uint8Array>
 
 const SPLIT_COUNT = { train: 60_000, test: 10_000 } as const;
 
-async function loadSplit(dir: string, split: 'train' | 'test'): Promise<Split> {
+async function loadSplit(dir: string, split: 'train' | 'test'): Promise<ImageSet> {
   const [imagesFile, labelsFile] = DATASET_FILES.filter((f) => f.key.startsWith(split));
   // Both files decompress in the thread pool at once; the hashes then run on this thread.
   const [imagesRaw, labelsRaw] = await Promise.all([loadVerified(dir, imagesFile), loadVerified(dir, labelsFile)]);
@@ -93,7 +94,7 @@ async function loadSplit(dir: string, split: 'train' | 'test'): Promise<Split> {
   // The pinned hashes already fix these; checked so that a wrong pin cannot slip through.
   const count = SPLIT_COUNT[split];
   if (images.dims.join() !== [count, IMAGE_SIZE, IMAGE_SIZE].join() || labels.dims.join() !== String(count)) {
-    throw new Error(`Fashion-MNIST ${split} split has images ${images.dims.join('x')} and labels ${labels.dims.join('x')}, expected ${count}x28x28 and ${count}`);
+    throw new Error(`Fashion-MNIST ${split} split has images ${images.dims.join('x')} and labels ${labels.dims.join('x')}, expected ${count}x${IMAGE_SIZE}x${IMAGE_SIZE} and ${count}`);
   }
   return { images: images.data, labels: labels.data, count };
 }
@@ -102,7 +103,7 @@ async function loadSplit(dir: string, split: 'train' | 'test'): Promise<Split> {
  * Loads the cache's four .gz files, verifying each against its pinned SHA-256 as it loads: a file
  * changed behind the cache's back (whatever its mtime) never reaches training.
  */
-export async function loadFashionMnist(dir: string): Promise<{ train: Split; test: Split }> {
+export async function loadFashionMnist(dir: string): Promise<{ train: ImageSet; test: ImageSet }> {
   const [train, test] = await Promise.all([loadSplit(dir, 'train'), loadSplit(dir, 'test')]);
   return { train, test };
 }

@@ -17,7 +17,8 @@ export interface Idx {
 const LABELS_MAGIC = 2049; // 0x00000801: ubyte, 1 dimension
 const IMAGES_MAGIC = 2051; // 0x00000803: ubyte, 3 dimensions
 
-const gunzipAsync = promisify(gunzip);
+/** zlib's gunzip in libuv's thread pool, so that several files decompress in parallel. */
+export const gunzipAsync = promisify(gunzip);
 
 export function parseIdx(bytes: Uint8Array, name: string): Idx {
   const fail = (why: string) => new BadInputError(`${name}: ${why}; it is not a valid Fashion-MNIST IDX file (download it again)`);

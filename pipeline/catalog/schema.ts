@@ -129,6 +129,17 @@ export const FeatureIndexSchema = loose({
 });
 export type FeatureIndex = v.InferOutput<typeof FeatureIndexSchema>;
 
+/** The chapter's sample: the first training image (an ankle boot), the one the chapter's feature maps show. */
+export const CHAPTER_SAMPLE = { split: 'train', index: 0 } as const;
+
+/**
+ * The chapter's sample in feature-maps/index.json: the one the untrained twin ran on, else the
+ * first (feature-maps writes it first). What the report, the figures and the diff all show.
+ */
+export function chapterSample(index: FeatureIndex): FeatureSample {
+  return index.samples.find((s) => s.id === index.untrained.sample) ?? index.samples[0];
+}
+
 // figures/index.json
 
 /** What a figure shows; the report picks figures by kind (and sample/layer), never by file name. */

@@ -13,7 +13,8 @@
  *   computes, but following every import statement is simpler to reason about and only costs a
  *   re-run too many.
  * - worker entry files, `new URL('./worker.ts', import.meta.url)` (pipeline/ml/data-parallel.ts):
- *   no bundler follows those.
+ *   no bundler follows those. Only URLs naming an existing module file count: a URL may as well
+ *   name a folder, an asset or an output path.
  * For both, the plugin adds an import of the same specifier next to the text it found. The
  * added text sits on the same line, so esbuild's error locations stay right, and where the
  * text was in a comment or a string the addition is too, so esbuild's own parser, not a regular
@@ -33,9 +34,7 @@ export interface CodeDigest {
   files: Record<string, string>;
 }
 
-/** The project root: two folders above pipeline/core/. */
-// Not `new URL('../..', import.meta.url)`: that is the shape of a worker entry (WORKER_URL), and a
-// module that imports this one would then "import" a folder.
+/** The project root: two folders above pipeline/core/ (this file's folder, then pipeline/, then the root). */
 const DEFAULT_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 
 /**
@@ -54,7 +53,7 @@ const STATIC_IMPORT = new RegExp(
   'g',
 );
 
-/** A worker entry: `new URL('./worker.ts', import.meta.url)`. */
+/** A worker entry: `new URL('./worker.ts', import.meta.url)` (followed if isModuleFile). */
 const WORKER_URL = new RegExp(String.raw`\bnew\s+URL\s*\(\s*` + SPEC + String.raw`\1\s*,\s*import\.meta\.url\s*\)`, 'g');
 
 const LOADERS: Record<string, Loader> = {

@@ -1,5 +1,6 @@
 /** run.json: what a run is (params, backend, versions, commit) and what each step did. */
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { $ } from 'zx';
@@ -7,7 +8,7 @@ import * as v from 'valibot';
 import { BadInputError } from './errors.js';
 import { exists, writeJson } from './files.js';
 import { BACKENDS, LANGS, PROFILES } from './params.js';
-import { parseArtifact, readArtifact } from './read-artifact.js';
+import { parseArtifact } from './read-artifact.js';
 import { dict, int, loose, nonNegative } from './schema-kit.js';
 
 /**
@@ -91,15 +92,19 @@ export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', 
  */
 export async function readManifest(path: string): Promise<RunManifest | null> {
   if (!(await exists(path))) return null;
-  const redo = 'delete it to redo the run\'s steps, or re-run the run with this version of cnn-lens';
-  const raw = await readArtifact(v.unknown(), path, redo).catch((err: unknown) => {
-    throw err instanceof BadInputError ? new BadInputError(`${path} is corrupt: ${err.message}`) : err;
-  });
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path, 'utf8'));
+  } catch (err) {
+    throw new BadInputError(
+      `${path} is corrupt (${(err as Error).message}): delete it to redo the run's steps from their outputs' fingerprints, or delete the run folder`,
+    );
+  }
   const version = (raw as { schema_version?: unknown } | null)?.schema_version;
   if (typeof version === 'number' && version > RUN_SCHEMA_VERSION) {
     throw new BadInputError(`${path} was written by a newer cnn-lens (run.json schema ${version}, this one reads up to ${RUN_SCHEMA_VERSION}): update cnn-lens, or re-run the run with this version`);
   }
-  return parseArtifact(RunManifestSchema, raw, path, `not a cnn-lens run manifest of a version this one reads; ${redo}`);
+  return parseArtifact(RunManifestSchema, raw, path, 'not a cnn-lens run manifest of a version this one reads: delete it (the run\'s steps are redone), or re-run the run with this version of cnn-lens');
 }
 
 export async function writeManifest(path: string, manifest: RunManifest): Promise<void> {

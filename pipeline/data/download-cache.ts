@@ -1,14 +1,13 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { gunzip, gzip } from 'node:zlib';
+import { gzip } from 'node:zlib';
 import { gzName, pinMismatch, type DatasetFile } from '../catalog/dataset.js';
 import { sha256, sha256File } from '../core/hash.js';
-import { isGzip } from '../catalog/idx.js';
+import { gunzipAsync, isGzip } from '../catalog/idx.js';
 import { writeFileSafe, writeJson } from '../core/files.js';
 
 const gzipAsync = promisify(gzip);
-const gunzipAsync = promisify(gunzip);
 
 /** What the cache knows of one verified .gz file. */
 export interface CacheEntry {

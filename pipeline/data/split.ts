@@ -3,6 +3,7 @@
  * each epoch's shuffle, each step's dropout seed.
  */
 import seedrandom from 'seedrandom';
+import { PIXELS } from '../catalog/dataset.js';
 import { sha256 } from '../core/hash.js';
 
 /** A seed derived from a run seed and labels, e.g. derivedSeed(42, 'dropout', epoch, step). */
@@ -24,25 +25,24 @@ export function permutation(n: number, seed: number): Int32Array {
   return out;
 }
 
-export interface Split {
+export interface TrainValSplit {
   train: Int32Array;
   val: Int32Array;
 }
 
 /** The seeded hold-out of the training images: disjoint train and validation indices. */
-export function trainValSplit(total: number, trainSize: number, valSize: number, seed: number): Split {
+export function trainValSplit(total: number, trainSize: number, valSize: number, seed: number): TrainValSplit {
   const order = permutation(total, derivedSeed(seed, 'split'));
   return { train: order.slice(0, trainSize), val: order.slice(trainSize, trainSize + valSize) };
 }
 
-/** Images at `indices` as float32 scaled to [0, 1], laid out [n, 28, 28, 1]. */
+/** Images at `indices` as float32 scaled to [0, 1], laid out [n, ...IMAGE_SHAPE]. */
 export function gatherImages(images: Uint8Array, indices: ArrayLike<number>, into?: Float32Array): Float32Array {
-  const px = 784;
-  const out = into ?? new Float32Array(indices.length * px);
+  const out = into ?? new Float32Array(indices.length * PIXELS);
   for (let i = 0; i < indices.length; i++) {
-    const src = indices[i] * px;
-    const dst = i * px;
-    for (let p = 0; p < px; p++) out[dst + p] = images[src + p] / 255;
+    const src = indices[i] * PIXELS;
+    const dst = i * PIXELS;
+    for (let p = 0; p < PIXELS; p++) out[dst + p] = images[src + p] / 255;
   }
   return out;
 }

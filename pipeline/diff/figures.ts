@@ -7,7 +7,7 @@ import { inputChannelSlice, KERNEL_DOMAIN, kernelPairsSpec, meanOverInputs, symm
 import { confusionDeltaSpec, perClassDeltaSpec } from '../render/figures/evaluation.js';
 import { histogramOverlaySpec, type OverlayPanel } from '../render/figures/histograms.js';
 import { learningCurvesOverlaySpec } from '../render/figures/learning-curves.js';
-import { imageGridSpec, mapPanel } from '../render/figures/maps.js';
+import { imageGridSpec, mapPanel, mapZoom } from '../render/figures/maps.js';
 import type { FigureSpecOf } from '../render/figures/write-figure.js';
 import { histogram, sharedEdges } from '../ml/stats.js';
 import { alignedKernel, alignedMaps, type Comparison } from './compare.js';
@@ -91,7 +91,7 @@ function mapFigures(a: LoadedRun, b: LoadedRun, c: Comparison, labels: [string, 
   return c.matches.map((m) => {
     const ta = a.maps.get(m.layer)!;
     const [, h, w, ch] = ta.shape;
-    const zoom = Math.max(1, Math.round(56 / h));
+    const zoom = mapZoom(h);
     return {
       name: `maps-${m.layer}`,
       kind: 'feature-maps',

@@ -5,7 +5,7 @@ import { BadInputError } from '../core/errors.js';
 import { convLayers } from '../render/figures/kernels.js';
 import { readManifest, type RunManifest } from '../core/manifest.js';
 import type { NpyArray } from '../catalog/npy.js';
-import type { FeatureIndex, History, Metrics, WeightStats } from '../catalog/schema.js';
+import { chapterSample, type FeatureIndex, type FeatureSample, type History, type Metrics, type WeightStats } from '../catalog/schema.js';
 import { exists } from '../core/files.js';
 import { RUN_ID_PATTERN, RunStore } from '../catalog/store.js';
 
@@ -24,7 +24,7 @@ export interface LoadedRun {
   /** trained tensors by "<layer>/<kind>", e.g. "conv2d/kernel" */
   weights: Map<string, NpyArray>;
   /** the chapter's sample (features.untrained.sample) and its conv layers' feature maps [1, H, W, C], by layer */
-  sample: FeatureIndex['samples'][number];
+  sample: FeatureSample;
   maps: Map<string, NpyArray>;
 }
 
@@ -71,7 +71,7 @@ export async function loadRun(arg: string, artifacts: string): Promise<LoadedRun
     for (const [kind, t] of Object.entries(kinds)) weights.set(`${layer}/${kind}`, await store.weights.read(t.file, t.shape));
   }
 
-  const sample = features.samples.find((s) => s.id === features.untrained.sample) ?? features.samples[0];
+  const sample = chapterSample(features);
   if (!sample) throw incomplete(`${store.featureMaps.index.path} lists no samples`);
   const maps = new Map<string, NpyArray>();
   for (const layer of convLayers(stats)) {

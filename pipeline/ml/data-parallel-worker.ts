@@ -1,7 +1,7 @@
 /** A worker thread holding one replica for data-parallel.ts. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { serveReplica, type WorkerInit } from './data-parallel.js';
-import { initTf } from '../tfjs/tf.js';
+import { initTf } from '../tfjs/backend.js';
 
 const port = parentPort;
 if (!port) throw new Error('data-parallel-worker.ts runs as a worker thread of data-parallel.ts');

@@ -10,11 +10,10 @@
  * Steps are synchronised with Atomics on a SharedArrayBuffer: no messages on the hot path.
  */
 import { Worker } from 'node:worker_threads';
+import { IMAGE_SHAPE, PIXELS } from '../catalog/dataset.js';
 import { buildModel } from './model.js';
 import { tf } from '../tfjs/tf.js';
 import { sparseCrossEntropy } from './trainer.js';
-
-const PIXELS = 28 * 28;
 
 /**
  * The worker module is TypeScript, and a worker thread does not inherit the tsx loader of the
@@ -116,7 +115,7 @@ export class Replica {
       if (layer.getClassName() === 'Dropout') (layer as unknown as { seed?: number }).seed = dropoutSeed;
     }
     tf.tidy(() => {
-      const x = tf.tensor4d(new Float32Array(layout.images, offset * PIXELS * 4, n * PIXELS), [n, 28, 28, 1]);
+      const x = tf.tensor4d(new Float32Array(layout.images, offset * PIXELS * 4, n * PIXELS), [n, ...IMAGE_SHAPE]);
       const y = tf.tensor1d(new Int32Array(layout.labels, offset * 4, n), 'int32');
       let correct = 0;
       const { value, grads } = this.optimizer.computeGradients(() => {
@@ -196,7 +195,7 @@ export class DataParallelTrainer {
     return new DataParallelTrainer(new Replica(layout, 0, seed), layout, workers);
   }
 
-  /** One optimizer step on a batch: images [n * 784] in [0, 1], labels [n]. */
+  /** One optimizer step on a batch: images [n * PIXELS] in [0, 1], labels [n]. */
   step(images: Float32Array, labels: Int32Array, dropoutSeed: number): StepResult {
     const { layout } = this;
     const n = labels.length;

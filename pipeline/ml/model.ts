@@ -1,3 +1,4 @@
+import { IMAGE_SHAPE } from '../catalog/dataset.js';
 import { tf } from '../tfjs/tf.js';
 
 /** Keras layer names of the book's CNN, in order. */
@@ -29,7 +30,7 @@ export function buildModel(seed: number): tf.LayersModel {
   model.add(
     tf.layers.conv2d({
       name: 'conv2d',
-      inputShape: [28, 28, 1],
+      inputShape: IMAGE_SHAPE,
       filters: 32,
       kernelSize: 3,
       activation: 'relu',

@@ -3,6 +3,7 @@
  * the shuffle, the dropout seeds and the optimizer state are ours: that is what makes training
  * deterministic and resumable bit for bit.
  */
+import { IMAGE_SHAPE, PIXELS } from '../catalog/dataset.js';
 import { tf } from '../tfjs/tf.js';
 
 /** Keras's sparse categorical cross-entropy on softmax outputs (probabilities clipped like Keras). */
@@ -81,7 +82,7 @@ export function evaluate(
   for (let start = 0; start < n; start += batchSize) {
     const end = Math.min(n, start + batchSize);
     const [loss, pred] = tf.tidy(() => {
-      const x = tf.tensor4d(images.subarray(start * 784, end * 784), [end - start, 28, 28, 1]);
+      const x = tf.tensor4d(images.subarray(start * PIXELS, end * PIXELS), [end - start, ...IMAGE_SHAPE]);
       const y = tf.tensor1d(Int32Array.from(labels.subarray(start, end)), 'int32');
       const probs = model.predict(x) as tf.Tensor2D;
       return [tf.mul(sparseCrossEntropy(y, probs), end - start), tf.argMax(probs, -1)];

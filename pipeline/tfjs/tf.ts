@@ -1,71 +1,7 @@
 /**
- * The one place that decides the TensorFlow.js backend. Every other module imports `tf` from
- * here, never a backend package directly.
+ * TensorFlow.js itself, for every module that builds, trains, loads or saves a model. Which backend
+ * runs it is decided once, in ./backend.ts; nothing imports a backend package directly.
  */
 import * as tf from '@tensorflow/tfjs';
-import { createRequire } from 'node:module';
-import { BadInputError } from '../core/errors.js';
-import type { BackendChoice } from '../core/params.js';
-import { registerWasmTrainingKernels } from './wasm-kernels.js';
 
 export { tf };
-
-export interface BackendInfo {
-  /** The backend in use: tensorflow, wasm or cpu. */
-  name: 'tensorflow' | 'wasm' | 'cpu';
-  /** Why it was taken, for the log and run.json. */
-  reason: string;
-}
-
-const require = createRequire(import.meta.url);
-let current: BackendInfo | undefined;
-
-/** Loads @tensorflow/tfjs-node's native binding; returns why it could not, or null on success. */
-function loadTensorflowNode(): string | null {
-  try {
-    require('@tensorflow/tfjs-node');
-    return null;
-  } catch (err) {
-    const msg = (err as Error).message.split('\n')[0];
-    return (err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && msg.includes("'@tensorflow/tfjs-node'")
-      ? '@tensorflow/tfjs-node is not installed'
-      : `@tensorflow/tfjs-node did not load (${msg})`;
-  }
-}
-
-async function useWasm(): Promise<void> {
-  await import('@tensorflow/tfjs-backend-wasm');
-  registerWasmTrainingKernels();
-  if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend failed to initialize');
-}
-
-/**
- * Decides the backend without starting it (cheap: the runner fingerprints with it before it knows
- * whether any step needs TensorFlow.js). `auto` takes tensorflow (tfjs-node) when its native
- * binding loads, else wasm with the project's training kernels.
- */
-export function resolveBackend(choice: BackendChoice): BackendInfo {
-  if (choice === 'wasm') return { name: 'wasm', reason: 'asked for' };
-  if (choice === 'cpu') return { name: 'cpu', reason: 'asked for (pure JS: very slow to train)' };
-  const failure = loadTensorflowNode();
-  if (failure === null) return { name: 'tensorflow', reason: choice === 'auto' ? 'auto: the tfjs-node binding loaded' : 'asked for' };
-  if (choice === 'tensorflow') {
-    throw new BadInputError(
-      `--backend tensorflow: ${failure}. Install it with \`npm install @tensorflow/tfjs-node@4.22.0\` ` +
-        '(its install script downloads libtensorflow, which needs network access to storage.googleapis.com), ' +
-        'or use --backend auto|wasm.',
-    );
-  }
-  return { name: 'wasm', reason: `auto: ${failure}; using wasm with the project's training kernels` };
-}
-
-/** Starts the backend `resolveBackend` picks, once per process. */
-export async function initTf(choice: BackendChoice): Promise<BackendInfo> {
-  if (current) return current;
-  const info = resolveBackend(choice);
-  if (info.name === 'wasm') await useWasm();
-  else if (!(await tf.setBackend(info.name))) throw new Error(`the ${info.name} backend failed to initialize`);
-  await tf.ready();
-  current = info;
-  return info;
-}

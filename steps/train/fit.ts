@@ -4,11 +4,11 @@
  * anything here or in the model, trainer or kernels starts training over, while an edit elsewhere
  * in the step (its log lines, the store) only replays the saved epochs.
  */
-import { IMAGE_SIZE, PIXELS, type Split as ImageSet } from '../../pipeline/catalog/dataset.js';
+import { IMAGE_SHAPE, PIXELS, type ImageSet } from '../../pipeline/catalog/dataset.js';
 import type { HistoryRow } from '../../pipeline/catalog/schema.js';
 import type { Logger } from '../../pipeline/core/log.js';
 import type { Params } from '../../pipeline/core/params.js';
-import { derivedSeed, gatherImages, gatherLabels, permutation, type Split } from '../../pipeline/data/split.js';
+import { derivedSeed, gatherImages, gatherLabels, permutation, type TrainValSplit } from '../../pipeline/data/split.js';
 import { evaluate, trainBatch } from '../../pipeline/ml/trainer.js';
 import { tf } from '../../pipeline/tfjs/tf.js';
 
@@ -33,7 +33,7 @@ export interface Fit {
   model: tf.LayersModel;
   optimizer: tf.Optimizer;
   train: ImageSet;
-  split: Split;
+  split: TrainValSplit;
   /** the validation images and labels, gathered once */
   val: { x: Float32Array; y: Int32Array };
 }
@@ -55,7 +55,7 @@ export async function trainEpoch(fit: Fit, p: Params, epoch: number, log: Logger
     const lo = b * p.batchSize;
     const hi = Math.min(n, lo + p.batchSize);
     const idx = Array.from(order.subarray(lo, hi), (i) => split.train[i]);
-    const x = tf.tensor4d(gatherImages(train.images, idx, xBuf).subarray(0, idx.length * PIXELS), [idx.length, IMAGE_SIZE, IMAGE_SIZE, 1]);
+    const x = tf.tensor4d(gatherImages(train.images, idx, xBuf).subarray(0, idx.length * PIXELS), [idx.length, ...IMAGE_SHAPE]);
     const y = tf.tensor1d(gatherLabels(train.labels, idx), 'int32');
     const result = trainBatch(model, optimizer, x, y, derivedSeed(p.seed, 'dropout', epoch, b));
     lossSum += result.loss.dataSync()[0] * idx.length;

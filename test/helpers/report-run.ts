@@ -11,8 +11,9 @@ import { PROFILE_DEFAULTS, type Lang, type Params } from '../../pipeline/core/pa
 import type { History, Metrics } from '../../pipeline/catalog/schema.js';
 import { writeJson } from '../../pipeline/core/files.js';
 import { type RunStore } from '../../pipeline/catalog/store.js';
-import { initTf } from '../../pipeline/tfjs/tf.js';
+import { initTf } from '../../pipeline/tfjs/backend.js';
 import { featureMapsStep } from '../../steps/feature-maps.js';
+import { STEP_NAMES } from '../../steps/index.js';
 import { weightsStep } from '../../steps/weights.js';
 import { makeFixtureRun, type FixtureRun } from './fixture-run.js';
 import { stepContext } from './step-context.js';
@@ -92,6 +93,7 @@ export function manifest(params: Params, runId: string): RunManifest {
     backend_reason: "auto: @tensorflow/tfjs-node is not installed; using wasm with the project's training kernels",
     versions: packageVersions(),
     git_commit: '02fe66f0123456789abcdef0123456789abcdef0',
+    pipeline: [...STEP_NAMES],
     steps: {
       download: step(0.4, '2025-11-28T07:00:01.000Z'),
       train: step(512.3, '2025-11-28T07:00:02.000Z'),

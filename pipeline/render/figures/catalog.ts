@@ -2,15 +2,16 @@
  * The list of figures a run gets, from its artifacts' data (already read from disk): which spec
  * builder draws what, under which name. Pure: data in, specs out.
  */
+import { IMAGE_SIZE } from '../../catalog/dataset.js';
 import type { ModelSummary } from '../../catalog/model-summary.js';
 import type { NpyArray } from '../../catalog/npy.js';
-import type { FeatureIndex, FigureKind, History, LayerMap, Metrics, WeightStats } from '../../catalog/schema.js';
+import { chapterSample, type FeatureIndex, type FeatureSample, type FigureKind, type History, type LayerMap, type Metrics, type WeightStats } from '../../catalog/schema.js';
 import { shapeText } from './common.js';
 import { confusionSpec, perClassAccuracySpec } from './evaluation.js';
 import { weightHistogramSpec } from './histograms.js';
 import { convLayers, inputChannelSlice, KERNEL_DOMAIN, kernelGridSpec, meanOverInputs, symmetricLimit } from './kernels.js';
 import { learningCurvesSpec } from './learning-curves.js';
-import { imageGridSpec, inputPanel, mapPanel } from './maps.js';
+import { imageGridSpec, inputPanel, mapPanel, mapZoom } from './maps.js';
 import type { FigureSpecOf } from './write-figure.js';
 import { modelDiagramSpec } from './model-diagram.js';
 
@@ -38,11 +39,6 @@ export function slug(id: string): string {
 function columns(n: number, kernels: boolean): number {
   if (kernels && n === 32) return 16;
   return n === 32 ? 8 : Math.ceil(Math.sqrt(n));
-}
-
-/** Screen pixels per map pixel: a 28 x 28 map draws at 56 px, 14 x 14 and 7 x 7 too. */
-function zoomFor(h: number): number {
-  return Math.max(1, Math.round(56 / h));
 }
 
 function tensor(inputs: FigureInputs, file: string): NpyArray {
@@ -101,10 +97,10 @@ function histogramFigure(inputs: FigureInputs): FigureSpec {
 
 function layerPanel(inputs: FigureInputs, map: LayerMap, label: string, zoom?: number) {
   const [, h, , c] = map.shape;
-  return mapPanel(tensor(inputs, map.file), label, columns(c, false), zoom ?? zoomFor(h));
+  return mapPanel(tensor(inputs, map.file), label, columns(c, false), zoom ?? mapZoom(h));
 }
 
-function describe(s: FeatureIndex['samples'][number], classNames: readonly string[]): string {
+function describe(s: FeatureSample, classNames: readonly string[]): string {
   const p = s.probabilities[s.prediction];
   const verdict = s.prediction === s.label ? 'right' : 'wrong';
   return `${s.split} image #${s.index}, ${classNames[s.label]}: predicted ${classNames[s.prediction]} (${(p * 100).toFixed(1)}%, ${verdict})`;
@@ -112,7 +108,7 @@ function describe(s: FeatureIndex['samples'][number], classNames: readonly strin
 
 function chapterSampleFigures(inputs: FigureInputs): FigureSpec[] {
   const { features, classNames } = inputs;
-  const sample = features.samples.find((s) => s.id === features.untrained.sample) ?? features.samples[0];
+  const sample = chapterSample(features);
   const id = slug(sample.id);
   const out: FigureSpec[] = [
     {
@@ -149,7 +145,7 @@ function classFigures(inputs: FigureInputs): FigureSpec[] {
       const convs = s.layers.filter((l) => inputs.stats.trained[l.layer]?.kernel.shape.length === 4);
       const panels = [
         inputPanel(tensor(inputs, s.image), 'input', 2),
-        ...convs.map((l) => layerPanel(inputs, l, l.layer, Math.max(1, Math.round(28 / l.shape[1])))),
+        ...convs.map((l) => layerPanel(inputs, l, l.layer, Math.max(1, Math.round(IMAGE_SIZE / l.shape[1])))),
       ];
       // A short title: a long one would widen some figures of the set more than others.
       const short = `${classNames[s.label]} (test #${s.index}) → ${classNames[s.prediction]} ${(s.probabilities[s.prediction] * 100).toFixed(1)}%`;

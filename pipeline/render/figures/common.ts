@@ -14,7 +14,7 @@ export const CONFIG: Config = {
 };
 
 /** Six significant digits: float32 values carry about seven, and specs stay short. */
-export function round(v: number, digits = 6): number {
+export function roundSignificant(v: number, digits = 6): number {
   return Number.isFinite(v) ? Number(v.toPrecision(digits)) : v;
 }
 

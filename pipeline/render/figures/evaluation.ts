@@ -1,6 +1,6 @@
 /** The test set's confusion matrix and per-class accuracy, with the run's class names. */
 import type { TopLevelSpec } from 'vega-lite';
-import { CONFIG, round, SCHEMA } from './common.js';
+import { CONFIG, roundSignificant, SCHEMA } from './common.js';
 
 export interface ConfusionCell {
   true_class: string;
@@ -13,7 +13,7 @@ export interface ConfusionCell {
 export function confusionCells(confusion: number[][], classNames: readonly string[]): ConfusionCell[] {
   return confusion.flatMap((row, t) => {
     const total = row.reduce((a, b) => a + b, 0);
-    return row.map((count, p) => ({ true_class: classNames[t], predicted: classNames[p], count, rate: round(total > 0 ? count / total : 0, 4) }));
+    return row.map((count, p) => ({ true_class: classNames[t], predicted: classNames[p], count, rate: roundSignificant(total > 0 ? count / total : 0, 4) }));
   });
 }
 
@@ -56,7 +56,7 @@ export function confusionSpec(confusion: number[][], classNames: readonly string
 
 export function perClassAccuracySpec(accuracy: number[], classNames: readonly string[]): TopLevelSpec {
   if (accuracy.length !== classNames.length) throw new Error(`per-class accuracy must have ${classNames.length} values`);
-  const values = accuracy.map((a, i) => ({ class_name: classNames[i], accuracy: round(a, 4) }));
+  const values = accuracy.map((a, i) => ({ class_name: classNames[i], accuracy: roundSignificant(a, 4) }));
   const y = { field: 'class_name', type: 'ordinal' as const, sort: [...classNames], title: null, axis: { labelLimit: 140 } };
   return {
     $schema: SCHEMA,
@@ -85,8 +85,8 @@ const WORSE = '#b3261e';
 export function perClassDeltaSpec(a: number[], b: number[], classNames: readonly string[], labels: [string, string]): TopLevelSpec {
   if (a.length !== classNames.length || b.length !== classNames.length) throw new Error(`per-class accuracy must have ${classNames.length} values`);
   const values = classNames.map((class_name, i) => {
-    const delta = round(b[i] - a[i], 4);
-    return { class_name, a: round(a[i], 4), b: round(b[i], 4), delta, effect: delta > 0 ? 'better' : delta < 0 ? 'worse' : 'same' };
+    const delta = roundSignificant(b[i] - a[i], 4);
+    return { class_name, a: roundSignificant(a[i], 4), b: roundSignificant(b[i], 4), delta, effect: delta > 0 ? 'better' : delta < 0 ? 'worse' : 'same' };
   });
   const y = { field: 'class_name', type: 'ordinal' as const, sort: [...classNames], title: null, axis: { labelLimit: 140 } };
   const m = Math.max(0.01, ...values.map((v) => Math.abs(v.delta)));

@@ -4,7 +4,7 @@
  */
 import type { TopLevelSpec } from 'vega-lite';
 import type { TensorStats } from '../../catalog/schema.js';
-import { CONFIG, round, SCHEMA } from './common.js';
+import { CONFIG, roundSignificant, SCHEMA } from './common.js';
 
 export interface HistogramPanel {
   layer: string;
@@ -41,7 +41,7 @@ export interface HistogramBar {
 
 export function histogramBars(p: Pick<OverlayPanel, 'layer' | 'series'>): HistogramBar[] {
   return p.series.flatMap((s) =>
-    s.histogram.counts.map((count, b) => ({ layer: p.layer, model: s.label, lo: round(s.histogram.edges[b]), hi: round(s.histogram.edges[b + 1]), count })),
+    s.histogram.counts.map((count, b) => ({ layer: p.layer, model: s.label, lo: roundSignificant(s.histogram.edges[b]), hi: roundSignificant(s.histogram.edges[b + 1]), count })),
   );
 }
 
@@ -70,7 +70,7 @@ function panelSpec(p: OverlayPanel) {
         ? []
         : [
             {
-              data: { values: p.rules.map((limit) => ({ limit: round(limit) })) },
+              data: { values: p.rules.map((limit) => ({ limit: roundSignificant(limit) })) },
               mark: { type: 'rule' as const, strokeDash: [4, 3], color: p.ruleColor ?? '#555' },
               encoding: { x: { field: 'limit', type: 'quantitative' as const } },
             },

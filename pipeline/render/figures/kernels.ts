@@ -6,7 +6,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { NpyArray } from '../../catalog/npy.js';
 import type { WeightStats } from '../../catalog/schema.js';
-import { CONFIG, round, SCHEMA } from './common.js';
+import { CONFIG, roundSignificant, SCHEMA } from './common.js';
 
 /** The chapter's fixed colour range for conv2d's kernels (vmin, vmax). */
 export const KERNEL_DOMAIN: [number, number] = [-0.5, 0.5];
@@ -98,7 +98,7 @@ export function kernelCells(panel: KernelPanel, cols: number, cell: number, gap:
       for (let j = 0; j < kw; j++) {
         const x = ox + j * cell;
         const y = oy + i * cell;
-        cells.push({ panel: panel.label, filter: k, i, j, value: round(panel.values[(i * kw + j) * filters + k]), x, x2: x + cell, y, y2: y + cell });
+        cells.push({ panel: panel.label, filter: k, i, j, value: roundSignificant(panel.values[(i * kw + j) * filters + k]), x, x2: x + cell, y, y2: y + cell });
       }
     }
   }
@@ -126,7 +126,7 @@ export function kernelGridSpec(panels: KernelPanel[], opts: KernelGridOptions): 
           field: 'value',
           type: 'quantitative' as const,
           title: 'weight',
-          scale: { scheme: 'viridis', domain: opts.domain.map((v) => round(v)), clamp: true },
+          scale: { scheme: 'viridis', domain: opts.domain.map((v) => roundSignificant(v)), clamp: true },
           legend: { gradientLength: 120, format: '.2f' },
         },
       },
@@ -202,7 +202,7 @@ export function kernelPairsSpec(a: KernelPanel, b: KernelPanel, similarity: numb
             field: 'value',
             type: 'quantitative',
             title: 'weight',
-            scale: { scheme: 'viridis', domain: opts.domain.map((v) => round(v)), clamp: true },
+            scale: { scheme: 'viridis', domain: opts.domain.map((v) => roundSignificant(v)), clamp: true },
             legend: { gradientLength: 120, format: '.2f' },
           },
         },

@@ -1,7 +1,7 @@
 /** Loss and accuracy per epoch, train vs validation, with the epoch early stopping restored. */
 import type { TopLevelSpec } from 'vega-lite';
 import type { History } from '../../catalog/schema.js';
-import { CONFIG, round, SCHEMA } from './common.js';
+import { CONFIG, roundSignificant, SCHEMA } from './common.js';
 
 export interface CurvePoint {
   epoch: number;
@@ -12,10 +12,10 @@ export interface CurvePoint {
 
 export function curvePoints(history: History): CurvePoint[] {
   return history.rows.flatMap((r) => [
-    { epoch: r.epoch, metric: 'loss' as const, split: 'train' as const, value: round(r.loss) },
-    { epoch: r.epoch, metric: 'loss' as const, split: 'validation' as const, value: round(r.val_loss) },
-    { epoch: r.epoch, metric: 'accuracy' as const, split: 'train' as const, value: round(r.accuracy) },
-    { epoch: r.epoch, metric: 'accuracy' as const, split: 'validation' as const, value: round(r.val_accuracy) },
+    { epoch: r.epoch, metric: 'loss' as const, split: 'train' as const, value: roundSignificant(r.loss) },
+    { epoch: r.epoch, metric: 'loss' as const, split: 'validation' as const, value: roundSignificant(r.val_loss) },
+    { epoch: r.epoch, metric: 'accuracy' as const, split: 'train' as const, value: roundSignificant(r.accuracy) },
+    { epoch: r.epoch, metric: 'accuracy' as const, split: 'validation' as const, value: roundSignificant(r.val_accuracy) },
   ]);
 }
 

@@ -6,7 +6,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import { channelOf, type Colormap, extent, heatmapPng, pngDataUrl } from '../heatmap.js';
 import type { NpyArray } from '../../catalog/npy.js';
-import { CONFIG, round, SCHEMA } from './common.js';
+import { CONFIG, roundSignificant, SCHEMA } from './common.js';
 
 export interface ImagePanel {
   label: string;
@@ -33,6 +33,11 @@ export interface ImageTile {
 
 const GAP = 2;
 
+/** Screen pixels per map pixel: a 28 x 28 map draws at 56 px, 14 x 14 and 7 x 7 too. */
+export function mapZoom(h: number): number {
+  return Math.max(1, Math.round(56 / h));
+}
+
 /** The maps of a feature-map tensor [1, H, W, C], one per channel. */
 export function mapPanel(tensor: NpyArray, label: string, cols: number, zoom: number): ImagePanel {
   if (tensor.shape.length !== 4 || tensor.shape[0] !== 1) {
@@ -57,8 +62,8 @@ export function imageTiles(p: ImagePanel): ImageTile[] {
       index,
       x: (index % p.cols) * (p.w * p.zoom + GAP),
       y: Math.floor(index / p.cols) * (p.h * p.zoom + GAP),
-      min: round(min),
-      max: round(max),
+      min: roundSignificant(min),
+      max: roundSignificant(max),
       url: pngDataUrl(heatmapPng(img, p.w, p.h, { colormap: p.colormap, min, max })),
     };
   });
