@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { IMAGE_SHAPE, loadFashionMnist, PIXELS } from './catalog/dataset.js';
+import { UsageError } from './core/errors.js';
 import { PROJECT_ROOT } from './core/manifest.js';
 import { DataParallelTrainer } from './ml/data-parallel.js';
 import { buildModel } from './ml/model.js';
@@ -80,8 +81,6 @@ interface ChildResult {
   predict?: PredictRow;
   skipped?: string;
 }
-
-class UsageError extends Error {}
 
 function parseOptions(argv: string[]): Options | 'help' {
   let parsed;
@@ -240,8 +239,9 @@ async function measure(backend: Backend, workers: number, opts: Options): Promis
   return { backend, data: data.description, train, predict };
 }
 
-function roundDecimals(v: number, digits: number): number {
-  const f = 10 ** digits;
+/** `v` to `decimals` places after the point, for the printed table and JSON. */
+function roundDecimals(v: number, decimals: number): number {
+  const f = 10 ** decimals;
   return Math.round(v * f) / f;
 }
 

@@ -8,7 +8,6 @@ import {
   type BackendChoice,
   type Lang,
   type Params,
-  type Profile,
 } from './core/params.js';
 import { TRAIN_IMAGES } from './catalog/dataset.js';
 import { checkRunId } from './catalog/store.js';

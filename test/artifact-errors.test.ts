@@ -103,7 +103,7 @@ describe('bad JSON artifacts', () => {
     const diff = runCli('pipeline/diff-main.ts', [pristine, dir, '--out', join(tempDir(), 'diff')], ENV);
     expect(diff.code).toBe(2);
     expect(diff.stderr).toContain(`${join(dir, 'run.json')} was written by a newer cnn-lens (run.json schema 99, this one reads up to 2)`);
-    expect(diff.stderr).toContain('re-run the run with this version');
+    expect(diff.stderr).toContain('re-run it with this version of cnn-lens');
     const pipeline = runCli('pipeline/main.ts', [...TINY, '--run', id, '--artifacts', artifacts], ENV);
     expect(pipeline.code).toBe(2);
     expect(pipeline.stderr).toContain('was written by a newer cnn-lens');

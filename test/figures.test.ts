@@ -11,7 +11,6 @@ import { readModelSummary, summarizeModel } from '../pipeline/catalog/model-summ
 import { readNpy } from '../pipeline/catalog/npy.js';
 import { renderSvg, svgToPng, type TopLevelSpec } from '../pipeline/render/vega.js';
 import { CLASS_NAMES, type FeatureIndex, type FigureIndex, type WeightStats } from '../pipeline/catalog/schema.js';
-import { readJson } from '../pipeline/core/files.js';
 import { RunStore } from '../pipeline/catalog/store.js';
 import { initTf } from '../pipeline/tfjs/backend.js';
 import { figuresStep } from '../steps/figures.js';
@@ -21,7 +20,7 @@ import { inputChannelSlice, KERNEL_DOMAIN, kernelGridSpec, meanOverInputs } from
 import { learningCurvesSpec } from '../pipeline/render/figures/learning-curves.js';
 import { imageGridSpec, inputPanel, mapPanel } from '../pipeline/render/figures/maps.js';
 import { diagramBoxes } from '../pipeline/render/figures/model-diagram.js';
-import { tempDir } from './helpers.js';
+import { tempDir, readJson } from './helpers.js';
 import { bookConfusion, HISTORY, makeReportRun, stepContext, type ReportRun } from './helpers/report-run.js';
 import { pathsOf } from './helpers/step-context.js';
 

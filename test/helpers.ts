@@ -1,6 +1,7 @@
 /** Shared test plumbing: temp folders and the real CLI as a child process. */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../pipeline/core/manifest.js';
@@ -40,3 +41,8 @@ export const hasNumpy = (() => {
     return false;
   }
 })();
+
+/** A JSON file as written, unvalidated (the pipeline reads artifacts through the catalog's schemas). */
+export async function readJson<T = unknown>(path: string): Promise<T> {
+  return JSON.parse(await readFile(path, 'utf8')) as T;
+}

@@ -1,10 +1,10 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readJson } from './helpers.js';
 import { BadInputError } from '../pipeline/core/errors.js';
 import { formatInt } from '../pipeline/render/report-html.js';
 import { CLASS_NAMES, type FeatureIndex, type FigureIndex, type WeightStats } from '../pipeline/catalog/schema.js';
-import { readJson } from '../pipeline/core/files.js';
 import { RunStore } from '../pipeline/catalog/store.js';
 import { figuresStep } from '../steps/figures.js';
 import { buildReportContext, loadReportInputs, renderReport, reportStep, TITLES, type ReportContext } from '../steps/report.js';

@@ -18,21 +18,6 @@ export async function writeJson(path: string, value: unknown): Promise<void> {
   await writeFileSafe(path, stableStringify(value) + '\n');
 }
 
-/** Reads a JSON artifact; a missing or unparsable file is bad input naming the file and the fix. */
-export async function readJson<T>(path: string, fix = 'run the step that writes it again (add --force)'): Promise<T> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    throw new BadInputError(`missing ${path}: ${fix}`);
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch (err) {
-    throw new BadInputError(`${path} is not valid JSON (${(err as Error).message}): ${fix}`);
-  }
-}
-
 /**
  * Fails now, naming the folder and the fix, when the nearest existing folder at or above `dir`
  * cannot be written (a read-only mount, no permission), rather than halfway through a step.

@@ -37,7 +37,6 @@ export const RunParamsSchema = loose({
   /** Extra dataset source (--data-dir or FASHION_MNIST_DIR); not part of any fingerprint. */
   dataDir: v.optional(v.string()),
 });
-export type RunParams = v.InferOutput<typeof RunParamsSchema>;
 
 /** The parts of a step's fingerprint, each hashed, so that a re-run can say what changed. */
 export const FingerprintPartsSchema = loose({
@@ -102,9 +101,9 @@ export async function readManifest(path: string): Promise<RunManifest | null> {
   }
   const version = (raw as { schema_version?: unknown } | null)?.schema_version;
   if (typeof version === 'number' && version > RUN_SCHEMA_VERSION) {
-    throw new BadInputError(`${path} was written by a newer cnn-lens (run.json schema ${version}, this one reads up to ${RUN_SCHEMA_VERSION}): update cnn-lens, or re-run the run with this version`);
+    throw new BadInputError(`${path} was written by a newer cnn-lens (run.json schema ${version}, this one reads up to ${RUN_SCHEMA_VERSION}): update cnn-lens, or re-run it with this version of cnn-lens`);
   }
-  return parseArtifact(RunManifestSchema, raw, path, 'not a cnn-lens run manifest of a version this one reads: delete it (the run\'s steps are redone), or re-run the run with this version of cnn-lens');
+  return parseArtifact(RunManifestSchema, raw, path, 'not a cnn-lens run manifest of a version this one reads: delete it (the run\'s steps are redone), or re-run it with this version of cnn-lens');
 }
 
 export async function writeManifest(path: string, manifest: RunManifest): Promise<void> {

@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BadInputError } from '../core/errors.js';
 import { convLayers } from '../render/figures/kernels.js';
-import { readManifest, type RunManifest } from '../core/manifest.js';
+import { readManifest, RUN_SCHEMA_VERSION, type RunManifest } from '../core/manifest.js';
 import type { NpyArray } from '../catalog/npy.js';
 import { chapterSample, type FeatureIndex, type FeatureSample, type History, type Metrics, type WeightStats } from '../catalog/schema.js';
 import { exists } from '../core/files.js';
@@ -59,10 +59,20 @@ export async function loadRun(arg: string, artifacts: string): Promise<LoadedRun
   }
 
   // Each read validates its file: a bad or foreign one is bad input naming the file and the field.
-  const history = await store.history.read();
-  const metrics = await store.metrics.read();
-  const stats = await store.weights.index.read();
-  const features = await store.featureMaps.index.read();
+  // A run made by an older release whose files no longer validate is to be re-run, not repaired:
+  // say so (CI skips the diff with a note on that phrase instead of failing the pull request).
+  const older = (manifest.schema_version ?? 1) < RUN_SCHEMA_VERSION;
+  const read = <T>(artifact: { read(): Promise<T> }): Promise<T> =>
+    artifact.read().catch((err: unknown) => {
+      if (older && err instanceof BadInputError) {
+        throw new BadInputError(`${err.message}; run ${arg} was written by an older cnn-lens (run.json schema ${manifest.schema_version}): re-run it with this version of cnn-lens`);
+      }
+      throw err;
+    });
+  const history = await read(store.history);
+  const metrics = await read(store.metrics);
+  const stats = await read(store.weights.index);
+  const features = await read(store.featureMaps.index);
   if (history.rows.length === 0) throw incomplete(`${store.history.path} has no epochs`);
   if (Object.keys(stats.trained).length === 0) throw incomplete(`${store.weights.index.path} lists no trained tensors`);
 

@@ -16,8 +16,8 @@ import { maxPoolGrad } from './wasm-kernels/max-pool-grad.js';
 
 const BACKEND = 'wasm';
 
-/** The kernels registered here, with what the wasm backend had before (undefined: none). */
-const replaced = new Map<string, tf.KernelConfig | undefined>();
+/** The kernels registered here already (registering is idempotent). */
+const registered = new Set<string>();
 
 type Impl = (args: KernelArgs<never>, original: tf.KernelConfig | undefined) => tf.TensorInfo | tf.TensorInfo[];
 
@@ -43,10 +43,10 @@ export const WASM_TRAINING_KERNELS = Object.keys(IMPLS);
  */
 export function registerWasmTrainingKernels(): void {
   for (const [name, impl] of Object.entries(IMPLS)) {
-    if (replaced.has(name)) continue;
+    if (registered.has(name)) continue;
     const original = tf.getKernel(name, BACKEND);
     if (original) tf.unregisterKernel(name, BACKEND);
-    replaced.set(name, original);
+    registered.add(name);
     tf.registerKernel({
       kernelName: name,
       backendName: BACKEND,
@@ -55,16 +55,4 @@ export function registerWasmTrainingKernels(): void {
       kernelFunc: (args) => impl(args as KernelArgs<never>, original),
     });
   }
-}
-
-/**
- * Puts the wasm backend's own kernels back (and removes the ones it did not have). For tests and
- * the bench, which compare the two.
- */
-export function unregisterWasmTrainingKernels(): void {
-  for (const [name, original] of replaced) {
-    tf.unregisterKernel(name, BACKEND);
-    if (original) tf.registerKernel(original);
-  }
-  replaced.clear();
 }

@@ -11,8 +11,12 @@ import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { faultPoint } from '../../pipeline/core/fault.js';
 import { sha256 } from '../../pipeline/core/hash.js';
-import { writeFileSafe, writeJson } from '../../pipeline/core/files.js';
-import type { HistoryRow } from '../../pipeline/catalog/schema.js';
+import { exists, writeFileSafe, writeJson } from '../../pipeline/core/files.js';
+import { HistoryRowSchema, type HistoryRow } from '../../pipeline/catalog/schema.js';
+import { messageOf } from '../../pipeline/core/errors.js';
+import { readArtifact } from '../../pipeline/core/read-artifact.js';
+import { dict, int, loose } from '../../pipeline/core/schema-kit.js';
+import * as v from 'valibot';
 import { tf } from '../../pipeline/tfjs/tf.js';
 
 /**
@@ -25,15 +29,17 @@ export interface EpochKey {
   files?: Record<string, string>;
 }
 
-interface Pointer {
+/** latest.json: the newest complete epoch. */
+const PointerSchema = loose({
   /** digest of what the epochs were trained from; another one means: start clean */
-  key: string;
-  parts?: EpochKey['parts'];
-  files?: EpochKey['files'];
-  epoch: number;
+  key: v.string(),
+  parts: v.optional(dict(v.nullable(v.string()))),
+  files: v.optional(dict(v.string())),
+  epoch: int(1),
   /** kept epochs, newest first */
-  kept: number[];
-}
+  kept: v.array(int(1)),
+});
+type Pointer = v.InferOutput<typeof PointerSchema>;
 
 const keyOf = (key: string | EpochKey): EpochKey => (typeof key === 'string' ? { digest: key } : key);
 
@@ -48,13 +54,16 @@ function keyChange(saved: Pointer, now: EpochKey): string {
   return named.length > 0 ? named.join(', ') : 'other parameters or data';
 }
 
-interface TensorsFile {
-  sha256: string;
-  specs: tf.io.WeightsManifestEntry[];
-  epoch: number;
+/** epoch-NNNN/tensors.json: what tensors.bin holds. */
+const TensorsFileSchema = loose({
+  sha256: v.string(),
+  // tfjs checks the specs against the bytes when it decodes them.
+  specs: v.array(v.custom<tf.io.WeightsManifestEntry>((x) => typeof x === 'object' && x !== null)),
+  epoch: int(1),
   /** history up to and including this epoch: kept with the weights so the two never disagree */
-  rows: HistoryRow[];
-}
+  rows: v.array(HistoryRowSchema),
+});
+type TensorsFile = v.InferOutput<typeof TensorsFileSchema>;
 
 const dirOf = (root: string, epoch: number) => join(root, `epoch-${String(epoch).padStart(4, '0')}`);
 
@@ -101,7 +110,7 @@ export async function saveEpoch(
 /** Reads and verifies one saved epoch; throws with the reason when it is not usable. */
 async function readEpoch(root: string, epoch: number): Promise<{ tensors: tf.NamedTensorMap; rows: HistoryRow[] }> {
   const dir = dirOf(root, epoch);
-  const meta = JSON.parse(await readFile(join(dir, 'tensors.json'), 'utf8')) as TensorsFile;
+  const meta = await readArtifact(TensorsFileSchema, join(dir, 'tensors.json'), 'it is not used');
   const bytes = await readFile(join(dir, 'tensors.bin'));
   if (sha256(bytes) !== meta.sha256) throw new Error(`${join(dir, 'tensors.bin')} does not match its recorded SHA-256 (truncated or changed)`);
   if (!Array.isArray(meta.rows) || meta.rows.length !== epoch) throw new Error(`${join(dir, 'tensors.json')} does not hold the history of epochs 1-${epoch}`);
@@ -155,8 +164,10 @@ export async function resumeEpoch(
 ): Promise<Resumed | null> {
   let pointer: Pointer;
   try {
-    pointer = JSON.parse(await readFile(join(root, 'latest.json'), 'utf8')) as Pointer;
-  } catch {
+    pointer = await readArtifact(PointerSchema, join(root, 'latest.json'), 'it is not used');
+  } catch (err) {
+    // Nothing saved yet is the normal case; anything else is said before starting clean.
+    if (await exists(join(root, 'latest.json'))) warn(`${messageOf(err)}: starting clean`);
     return null;
   }
   const now = keyOf(key);
