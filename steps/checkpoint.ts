@@ -6,7 +6,6 @@ import { TRAIN_IMAGES } from '../pipeline/catalog/dataset.js';
 import type { Metrics } from '../pipeline/catalog/schema.js';
 import { defineStep } from '../pipeline/catalog/store.js';
 import { gatherImages, gatherLabels, trainValSplit } from '../pipeline/data/split.js';
-import { evaluate as evaluateSplit } from '../pipeline/ml/trainer.js';
 
 const CLASSES = 10;
 
@@ -24,6 +23,8 @@ export const checkpointStep = defineStep({
   inputs: (store) => ({ history: store.history, best: store.trainBest, dataset: store.dataset }),
   outputs: (store) => ({ model: store.model, metrics: store.metrics }),
   async run({ params: p, inputs, outputs, log }) {
+    // TensorFlow.js (through the trainer) loads only when the step runs.
+    const { evaluate: evaluateSplit } = await import('../pipeline/ml/trainer.js');
     const history = await inputs.history.read();
     const model = await inputs.best.load();
     const data = await inputs.dataset.load();

@@ -5,7 +5,6 @@
  * explains the untrained distribution.
  */
 import { BadInputError } from '../pipeline/core/errors.js';
-import { buildModel } from '../pipeline/ml/model.js';
 import type { NpyArray } from '../pipeline/catalog/npy.js';
 import type { TensorStats, WeightStats } from '../pipeline/catalog/schema.js';
 import { histogram, lastAxisStats, percentiles, sharedEdges, summarize } from '../pipeline/ml/stats.js';
@@ -104,6 +103,8 @@ export const weightsStep = defineStep({
   outputs: (store) => ({ weights: store.weights }),
   async run({ params, inputs, outputs, log }) {
     const source = inputs.model.modelJson;
+    // TensorFlow.js loads only when the step runs.
+    const { buildModel } = await import('../pipeline/ml/model.js');
     const trainedModel = await inputs.model.load();
     const untrainedModel = buildModel(params.seed);
     let pairs: [LayerTensors, LayerTensors][];

@@ -5,14 +5,13 @@
  * And run.json's schema_version: an older run folder is read, a newer one refused.
  */
 import { cp, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { dirname, join } from 'node:path';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { PROJECT_ROOT } from '../pipeline/core/manifest.js';
-import { RunStore } from '../pipeline/catalog/store.js';
 import { runCli, tempDir } from './helpers.js';
-import { linkDataset } from './helpers/fixture-run.js';
 
-const TINY = ['--profile', 'quick', '--train-size', '256', '--val-size', '64', '--epochs', '1', '--backend', 'wasm'];
+/** The suite's tiny run (test/global-setup.ts) and its options but the run id. */
+const TINY = inject('tinyArgs').filter((a, i, all) => a !== '--run' && all[i - 1] !== '--run');
 const ENV = { CNN_LENS_MIRRORS: '', CNN_LENS_NO_APT: '1' };
 
 /** Each JSON artifact, the step of the pipeline that reads it, and the field a `{}` lacks first. */
@@ -31,7 +30,7 @@ let n = 0;
 
 /** A fresh copy of the finished run, under a new id, with `file` replaced by `content`. */
 async function damaged(file: string, content: (original: string) => string): Promise<{ id: string; dir: string }> {
-  const id = `copy-${++n}`;
+  const id = `damaged-${++n}`;
   const dir = join(artifacts, 'runs', id);
   await cp(pristine, dir, { recursive: true });
   const path = join(dir, file);
@@ -47,12 +46,8 @@ const VARIANTS: [string, (original: string) => string][] = [
 
 describe('bad JSON artifacts', () => {
   beforeAll(async () => {
-    artifacts = tempDir('cnn-lens-artifact-errors-');
-    const store = new RunStore(artifacts, 'tiny');
-    await linkDataset(store);
-    const r = runCli('pipeline/main.ts', [...TINY, '--run', 'tiny', '--artifacts', artifacts], ENV);
-    expect(r.code, r.stderr).toBe(0);
-    pristine = store.runDir;
+    pristine = inject('tinyRun');
+    artifacts = dirname(dirname(pristine));
     foreign = await readFile(join(PROJECT_ROOT, 'package.json'), 'utf8');
   });
 

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BadInputError } from '../pipeline/core/errors.js';
 import { buildModel } from '../pipeline/ml/model.js';
-import { loadModel, modelFiles, saveModel } from '../pipeline/catalog/model-io.js';
+import { loadModel, saveModel } from '../pipeline/catalog/model-io.js';
+import { modelFiles } from '../pipeline/catalog/model-files.js';
 import { initTf } from '../pipeline/tfjs/backend.js';
 import { tempDir } from './helpers.js';
 

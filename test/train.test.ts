@@ -6,7 +6,7 @@ import type { History, Metrics } from '../pipeline/catalog/schema.js';
 import { buildModel, LAYER_NAMES, TOTAL_PARAMS } from '../pipeline/ml/model.js';
 import { initTf } from '../pipeline/tfjs/backend.js';
 import { confusionMatrix } from '../steps/checkpoint.js';
-import { earlyStopping } from '../steps/train.js';
+import { earlyStopping } from '../steps/train/fit.js';
 import { runCli, tempDir } from './helpers.js';
 
 const row = (epoch: number, val_loss: number) => ({ epoch, loss: 1, accuracy: 0.5, val_loss, val_accuracy: 0.5, seconds: 1, samples_per_s: 1 });

@@ -11,7 +11,7 @@ import { writeFileSafe, writeJson } from '../core/files.js';
 import type { Artifact } from '../core/step.js';
 import type { tf } from '../tfjs/tf.js';
 import { datasetFiles, loadFashionMnist, type ImageSet } from './dataset.js';
-import { loadModel, modelFiles, saveModel } from './model-io.js';
+import { modelFiles } from './model-files.js';
 import { readModelSummary, type ModelSummary } from './model-summary.js';
 import { readNpy, writeNpy, type NpyArray } from './npy.js';
 import { readArtifact } from '../core/read-artifact.js';
@@ -63,10 +63,13 @@ export class ModelArtifact implements Artifact {
   get paths(): string[] {
     return modelFiles(this.modelJson);
   }
-  load(): Promise<tf.LayersModel> {
+  // TensorFlow.js loads with the first model a step loads or saves, not with the catalog.
+  async load(): Promise<tf.LayersModel> {
+    const { loadModel } = await import('./model-io.js');
     return loadModel(this.modelJson);
   }
-  save(model: tf.LayersModel): Promise<void> {
+  async save(model: tf.LayersModel): Promise<void> {
+    const { saveModel } = await import('./model-io.js');
     return saveModel(model, this.modelJson);
   }
   /** model.json alone: for steps that show the layer table, which a change of weights leaves as it is. */

@@ -8,13 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import { BadInputError } from '../core/errors.js';
 import { writeFileSafe } from '../core/files.js';
 import { tf } from '../tfjs/tf.js';
-
-const SHARD = 'weights.bin';
-
-/** The files of a model saved by `saveModel` (what a step that loads it lists in reads()). */
-export function modelFiles(modelJsonPath: string): string[] {
-  return [modelJsonPath, join(dirname(modelJsonPath), SHARD)];
-}
+import { SHARD } from './model-files.js';
 
 /** Saves `model` as `<dir>/model.json` + `<dir>/weights.bin`; the shard is written first, model.json last. */
 export async function saveModel(model: tf.LayersModel, modelJsonPath: string): Promise<void> {

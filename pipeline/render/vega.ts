@@ -6,10 +6,14 @@
  * fetched: a spec may only reference `data:` URLs.
  */
 import { Resvg } from '@resvg/resvg-js';
-import * as vega from 'vega';
+import type * as Vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 
 export type { TopLevelSpec };
+
+let vegaModule: Promise<typeof Vega> | undefined;
+/** vega takes about a second to import: loaded on the first render, never by a run whose figures are up to date. */
+const loadVega = () => (vegaModule ??= import('vega'));
 
 export interface RenderedSvg {
   svg: string;
@@ -18,7 +22,7 @@ export interface RenderedSvg {
 }
 
 /** A vega loader that serves `data:` URLs and refuses everything else: figures never touch the network or disk. */
-function offlineLoader(): ReturnType<typeof vega.loader> {
+function offlineLoader(vega: typeof Vega): ReturnType<typeof Vega.loader> {
   const base = vega.loader();
   const refuse = (uri: string) => Promise.reject(new Error(`figure specs may only reference data: URLs, not ${JSON.stringify(uri)}`));
   return {
@@ -27,11 +31,11 @@ function offlineLoader(): ReturnType<typeof vega.loader> {
     sanitize: (uri: string) => (uri.startsWith('data:') ? Promise.resolve({ href: uri }) : refuse(uri)),
     http: (uri: string) => refuse(uri),
     file: (uri: string) => refuse(uri),
-  } as ReturnType<typeof vega.loader>;
+  } as ReturnType<typeof Vega.loader>;
 }
 
 /** A vega logger that keeps errors and warnings (vega's default prints them and carries on). */
-function collectingLogger(into: string[]): vega.LoggerInterface {
+function collectingLogger(vega: typeof Vega, into: string[]): Vega.LoggerInterface {
   const text = (args: readonly unknown[]) => args.map((a) => (a instanceof Error ? a.message : String(a))).join(' ');
   let level = vega.Warn;
   const logger = {
@@ -45,7 +49,7 @@ function collectingLogger(into: string[]): vega.LoggerInterface {
     info: () => logger,
     debug: () => logger,
   };
-  return logger as unknown as vega.LoggerInterface;
+  return logger as unknown as Vega.LoggerInterface;
 }
 
 /** Ids that must be unique in a page that inlines several SVGs. */
@@ -55,9 +59,10 @@ const ID_REF = /(\bid="|url\(#|href="#)([A-Za-z_][\w-]*)/g;
 export async function renderSvg(spec: TopLevelSpec, name: string): Promise<RenderedSvg> {
   if (!/^[A-Za-z][\w-]*$/.test(name)) throw new Error(`renderSvg: figure name ${JSON.stringify(name)} must be a letter followed by letters, digits, _ or -`);
   const vgSpec = compile(spec).spec;
+  const vega = await loadVega();
   (vega as unknown as { textMetrics: { canvas(use: boolean): void } }).textMetrics.canvas(false);
   const problems: string[] = [];
-  const view = new vega.View(vega.parse(vgSpec), { renderer: 'none', loader: offlineLoader(), logger: collectingLogger(problems) });
+  const view = new vega.View(vega.parse(vgSpec), { renderer: 'none', loader: offlineLoader(vega), logger: collectingLogger(vega, problems) });
   try {
     // Ids count up in module-level counters; reset so a figure's ids do not depend on what was rendered before.
     vega.resetSVGDefIds();

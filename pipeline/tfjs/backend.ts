@@ -5,10 +5,8 @@
  * code (the kernels included) in their fingerprint through the runner (BACKEND_CODE).
  */
 import { createRequire } from 'node:module';
-import { tf } from './tf.js';
 import { BadInputError } from '../core/errors.js';
 import type { BackendChoice } from '../core/params.js';
-import { registerWasmTrainingKernels } from './wasm-kernels.js';
 
 /** This module, for the fingerprints of the steps that run TensorFlow.js. */
 export const BACKEND_CODE = import.meta.url;
@@ -36,8 +34,12 @@ function loadTensorflowNode(): string | null {
   }
 }
 
+// TensorFlow.js takes most of a second to import: only a step that runs it pays for that, never
+// a re-run whose steps are all up to date.
 async function useWasm(): Promise<void> {
+  const { tf } = await import('./tf.js');
   await import('@tensorflow/tfjs-backend-wasm');
+  const { registerWasmTrainingKernels } = await import('./wasm-kernels.js');
   registerWasmTrainingKernels();
   if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend failed to initialize');
 }
@@ -66,6 +68,7 @@ export function resolveBackend(choice: BackendChoice): BackendInfo {
 export async function initTf(choice: BackendChoice): Promise<BackendInfo> {
   if (current) return current;
   const info = resolveBackend(choice);
+  const { tf } = await import('./tf.js');
   if (info.name === 'wasm') await useWasm();
   else if (!(await tf.setBackend(info.name))) throw new Error(`the ${info.name} backend failed to initialize`);
   await tf.ready();

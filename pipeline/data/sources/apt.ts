@@ -1,7 +1,6 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { $, which } from 'zx/core';
 import type { DatasetFile } from '../../catalog/dataset.js';
 import type { Logger } from '../../core/log.js';
 import { dirSource } from './dir.js';
@@ -29,6 +28,8 @@ export function aptSource(options: { disabled?: string } = {}): Source {
 
   async function prepare(log: Logger): Promise<{ dir: string; deb: string }> {
     if (options.disabled) throw new SourceError(options.disabled, true);
+    // zx loads only when this last-resort source is tried (it costs a no-op run a fifth of a second).
+    const { $, which } = await import('zx/core');
     const tools = await Promise.all(['apt-get', 'dpkg-deb'].map((cmd) => which(cmd, { nothrow: true })));
     if (tools.some((t) => !t)) throw new SourceError('not a Debian-like host (no apt-get or dpkg-deb on PATH)', true);
     temp = await mkdtemp(join(tmpdir(), 'cnn-lens-apt-'));

@@ -1,0 +1,78 @@
+/**
+ * The functional API at work: one sub-model per conv and pooling layer, from the model's inputs to
+ * that layer's output, run on the samples; their outputs saved as .npy.
+ */
+import { IMAGE_SHAPE, PIXELS } from '../../pipeline/catalog/dataset.js';
+import type { LayerMap } from '../../pipeline/catalog/schema.js';
+import type { RunStore } from '../../pipeline/catalog/store.js';
+import { BadInputError } from '../../pipeline/core/errors.js';
+import { lastAxisStats } from '../../pipeline/ml/stats.js';
+import { tf } from '../../pipeline/tfjs/tf.js';
+import type { Sample } from '../feature-maps.js';
+
+const MAP_LAYER_CLASSES = new Set(['Conv2D', 'MaxPooling2D']);
+
+/** The functional-API line that builds the sub-model of layer `i`, exactly as the code runs it. */
+export function subModelCode(i: number): string {
+  return `tf.model({inputs: model.inputs, outputs: model.layers[${i}].output})`;
+}
+
+/** Indices of the conv and pooling layers, the ones whose outputs are feature maps. */
+export function mapLayerIndices(model: tf.LayersModel, source: string): number[] {
+  const indices = model.layers.flatMap((l, i) => (MAP_LAYER_CLASSES.has(l.getClassName()) ? [i] : []));
+  const input = model.inputs[0]?.shape.slice(1).join();
+  if (indices.length === 0 || input !== IMAGE_SHAPE.join()) {
+    throw new BadInputError(
+      `${source} is not the book's CNN (input ${input ?? 'none'}, ${indices.length} conv/pooling layers); ` +
+        're-create the checkpoint (npm run pipeline -- --from train --force)',
+    );
+  }
+  return indices;
+}
+
+/**
+ * Runs each conv/pooling sub-model on the samples and saves one .npy [1, H, W, C] per sample and
+ * layer under `<prefix><sample id>/<layer>.npy`; returns the LayerMaps per sample.
+ */
+export async function saveMaps(model: tf.LayersModel, source: string, samples: Sample[], prefix: string, folder: RunStore['featureMaps']): Promise<LayerMap[][]> {
+  const maps: LayerMap[][] = samples.map(() => []);
+  const batch = tf.tensor4d(concatPixels(samples), [samples.length, ...IMAGE_SHAPE]);
+  try {
+    for (const i of mapLayerIndices(model, source)) {
+      const layer = model.layers[i];
+      // The chapter's functional API. The sub-model shares the model's layers, so it must not be
+      // disposed on its own (that would dispose the shared weights); the model's dispose frees them.
+      const sub = tf.model({ inputs: model.inputs, outputs: layer.output as tf.SymbolicTensor });
+      const out = sub.predict(batch) as tf.Tensor4D;
+      const [, h, w, c] = out.shape;
+      const values = out.dataSync() as Float32Array;
+      out.dispose();
+      const size = h * w * c;
+      for (const [s, smp] of samples.entries()) {
+        const data = values.slice(s * size, (s + 1) * size);
+        const shape = [1, h, w, c];
+        const file = `${prefix}${smp.id}/${layer.name}.npy`;
+        await folder.write(file, data, shape);
+        const channels = lastAxisStats(data, shape).map(({ min, max, mean }) => ({ min, max, mean }));
+        maps[s].push({ layer: layer.name, file, shape, channels, code: subModelCode(i) });
+      }
+    }
+  } finally {
+    batch.dispose();
+  }
+  return maps;
+}
+
+function concatPixels(samples: Sample[]): Float32Array {
+  const all = new Float32Array(samples.length * PIXELS);
+  samples.forEach((s, i) => all.set(s.pixels, i * PIXELS));
+  return all;
+}
+
+export function predict(model: tf.LayersModel, samples: Sample[]): number[][] {
+  const probs = tf.tidy(() => model.predict(tf.tensor4d(concatPixels(samples), [samples.length, ...IMAGE_SHAPE])) as tf.Tensor2D);
+  const rows = probs.arraySync();
+  probs.dispose();
+  return rows;
+}
+
