@@ -5,7 +5,7 @@ import { runMain } from './core/run-main.js';
 import { runPipeline } from './core/runner.js';
 import { checkWritable } from './core/files.js';
 import { RunStore } from './catalog/store.js';
-import { BACKEND_CODE, initTf, resolveBackend } from './tfjs/backend.js';
+import { BACKEND_CODE, BACKEND_PACKAGES, initTf, resolveBackend } from './tfjs/backend.js';
 import { STEPS } from '../steps/index.js';
 
 async function main(argv: string[]): Promise<number> {
@@ -28,6 +28,7 @@ async function main(argv: string[]): Promise<number> {
     log,
     backend,
     backendCode: [BACKEND_CODE],
+    backendPackages: BACKEND_PACKAGES,
     startBackend: async () => void (await initTf(cli.params.backend)),
   });
   log.info(`run ${cli.runId}: ${summary.ran.length} step(s) ran, ${summary.skipped.length} up to date`);

@@ -10,11 +10,10 @@
 import { defineStep } from '../pipeline/catalog/store.js';
 import { codeDigest } from '../pipeline/core/code-digest.js';
 import { digestPaths, sha256, stableStringify } from '../pipeline/core/hash.js';
+import { packageVersions } from '../pipeline/core/manifest.js';
 import type { Params } from '../pipeline/core/params.js';
+import { BACKEND_CODE, BACKEND_PACKAGES } from '../pipeline/tfjs/backend.js';
 import type { EpochKey } from './train/state.js';
-
-/** The backend's setup and kernels, named without loading TensorFlow.js. */
-const BACKEND_CODE = new URL('../pipeline/tfjs/backend.ts', import.meta.url).href;
 
 /** The params that decide the weights. */
 const trainParams = (p: Params) => ({ seed: p.seed, epochs: p.epochs, batchSize: p.batchSize, patience: p.patience, trainSize: p.trainSize, valSize: p.valSize });
@@ -25,12 +24,13 @@ const FRAMEWORK = 'pipeline/core/';
 /** What decides the weights of the saved epochs: params, the dataset's bytes, the backend, the training math (the epoch loop, the model, the trainer, the backend's kernels). */
 export async function epochKey(p: Params, datasetPaths: readonly string[], backend: string): Promise<EpochKey> {
   const math = await codeDigest([new URL('./train/fit.ts', import.meta.url).href, BACKEND_CODE]);
+  const versions = packageVersions();
   const files = Object.fromEntries(Object.entries(math.files).filter(([file]) => !file.startsWith(FRAMEWORK)));
   const parts = {
     params: sha256(stableStringify(trainParams(p))),
     data: await digestPaths([...datasetPaths]),
     backend,
-    code: sha256(stableStringify(files)),
+    code: sha256(stableStringify({ files, packages: BACKEND_PACKAGES.map((name) => [name, versions[name] ?? null]) })),
   };
   return { digest: sha256(stableStringify(parts)), parts, files };
 }

@@ -97,6 +97,8 @@ function pairLayers(trained: LayerTensors[], untrained: LayerTensors[], source: 
 export const weightsStep = defineStep({
   name: 'weights',
   module: import.meta.url,
+  // The untrained twin comes from TensorFlow.js's seeded initializers.
+  packages: ['@tensorflow/tfjs'],
   params: (p) => ({ seed: p.seed }),
   // The model alone (model.json + its shard): a change to metrics.json must not redo this step.
   inputs: (store) => ({ model: store.model }),

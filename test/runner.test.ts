@@ -82,6 +82,7 @@ async function run(store: RunStore, calls: string[], opts: { p?: Params; selecte
     log: consoleLogger({ quiet: true }),
     backend: { name: 'cpu', reason: 'test' },
     backendCode: [],
+    backendPackages: [],
     startBackend: async () => {},
   });
 }

@@ -29,6 +29,8 @@ export interface RunOptions<S extends RunFolder<S>> {
   backend: Backend;
   /** The modules that set the backend up (its kernels): part of the code of every step that `usesBackend`. */
   backendCode: readonly string[];
+  /** The packages of the backend: their versions are part of the code of every step that `usesBackend`. */
+  backendPackages: readonly string[];
   /** Starts the backend; called before the first step that runs (a no-op re-run never pays for it). */
   startBackend(): Promise<void>;
 }
@@ -54,7 +56,7 @@ const pathsOf = (artifacts: Artifacts): string[] => Object.values(artifacts).fla
  * (its module, every project module it loads, its templates, the versions of the packages whose
  * output it records) and, for steps whose numbers depend on it, the backend.
  */
-async function fingerprintParts<S>(step: Step<S>, params: Params, store: S, backend: Backend, backendCode: readonly string[]): Promise<FingerprintParts> {
+async function fingerprintParts<S>(step: Step<S>, params: Params, store: S, backend: Backend, opts: Pick<RunOptions<never>, 'backendCode' | 'backendPackages'>): Promise<FingerprintParts> {
   const reads = pathsOf(step.inputs(store));
   for (const path of reads) {
     if (!(await exists(path))) {
@@ -64,11 +66,12 @@ async function fingerprintParts<S>(step: Step<S>, params: Params, store: S, back
     }
   }
   const versions = packageVersions();
-  const code = await codeDigest(step.usesBackend ? [step.module, ...backendCode] : [step.module], step.files?.() ?? []);
+  const code = await codeDigest(step.usesBackend ? [step.module, ...opts.backendCode] : [step.module], step.files?.() ?? []);
+  const packages = [...(step.packages ?? []), ...(step.usesBackend ? opts.backendPackages : [])];
   return {
     params: sha256(stableStringify(step.params(params))),
     inputs: await digestPaths(reads),
-    code: sha256(stableStringify({ code: code.digest, packages: (step.packages ?? []).map((p) => [p, versions[p] ?? null]) })),
+    code: sha256(stableStringify({ code: code.digest, packages: packages.map((p) => [p, versions[p] ?? null]) })),
     backend: step.usesBackend ? backend.name : null,
   };
 }
@@ -98,7 +101,7 @@ export async function runPipeline<S extends RunFolder<S>>(opts: RunOptions<S>): 
     const summary: RunSummary = { ran: [], skipped: [] };
     for (const step of opts.steps) {
       if (!opts.selected.includes(step.name)) continue;
-      const parts = await fingerprintParts(step, params, store, backend, opts.backendCode);
+      const parts = await fingerprintParts(step, params, store, backend, opts);
       const fp = fingerprintOf(step.name, parts);
       const record = manifest.steps[step.name];
       if (

@@ -10,6 +10,8 @@ import type { BackendChoice } from '../core/params.js';
 
 /** This module, for the fingerprints of the steps that run TensorFlow.js. */
 export const BACKEND_CODE = import.meta.url;
+/** The packages whose versions decide what the backend computes (tfjs-node when installed). */
+export const BACKEND_PACKAGES = ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node'] as const;
 
 export interface BackendInfo {
   /** The backend in use: tensorflow, wasm or cpu. */
