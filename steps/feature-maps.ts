@@ -7,7 +7,7 @@
 import { IMAGE_SIZE, PIXELS, type ImageSet } from '../pipeline/catalog/dataset.js';
 import { BadInputError } from '../pipeline/core/errors.js';
 import { CHAPTER_SAMPLE, chapterSample, CLASS_NAMES, type FeatureIndex, type LayerMap } from '../pipeline/catalog/schema.js';
-import { defineStep, type RunStore } from '../pipeline/catalog/store.js';
+import { defineStep } from '../pipeline/catalog/store.js';
 
 export interface Sample {
   id: string;

@@ -1,6 +1,6 @@
 /** Files on disk: atomic writes, JSON with stable key order, folder swaps. */
 import { constants } from 'node:fs';
-import { access, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { access, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { writeFileAtomic } from './atomic-file.js';
 import { BadInputError, messageOf } from './errors.js';

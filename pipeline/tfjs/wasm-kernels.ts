@@ -4,10 +4,9 @@
  * and runs Conv2DBackpropInput and MaxPoolGrad as slow naive loops. These replace them with
  * kernels built from what it runs fast (XNNPACK conv2d and matMul) or from single passes over
  * the wasm heap; a case a fast path does not cover goes to the backend's own kernel.
- *
- * Imports tfjs itself, not ./tf.js: tf.ts imports this module, and the cycle is not worth it.
+ * backend.ts registers them when it starts the wasm backend.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from './tf.js';
 import { batchMatMul } from './wasm-kernels/batch-mat-mul.js';
 import { conv2dBackpropFilter } from './wasm-kernels/conv2d-backprop-filter.js';
 import { conv2dBackpropInput } from './wasm-kernels/conv2d-backprop-input.js';

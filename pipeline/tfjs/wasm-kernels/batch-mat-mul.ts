@@ -11,7 +11,7 @@
  * (op(B)ᵀ·op(A)ᵀ)ᵀ, whichever copies fewer elements: dx = dy·Wᵀ is cheapest as (W·dyᵀ)ᵀ, which
  * packs the small dyᵀ instead of the 313,600 weights.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tf.js';
 import { asTensor, type KernelArgs, type RawKernelArgs } from './heap.js';
 
 export function batchMatMul(

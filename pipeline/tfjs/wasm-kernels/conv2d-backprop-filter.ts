@@ -8,7 +8,7 @@
  * building the patches from slices.) Any stride and padding; float32 NHWC only, like the wasm
  * backend's Conv2D (the kernel has no dilations).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tf.js';
 import { asTensor, type KernelArgs, type WasmHeapBackend } from './heap.js';
 
 export function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs<tf.Conv2DBackpropFilterAttrs>): tf.TensorInfo {

@@ -5,7 +5,7 @@
  * book's second conv layer at batch 32, where the backend's own loop takes about 53 ms). Strides
  * other than 1 (and anything not float32 NHWC) go to the backend's own slow but correct kernel.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tf.js';
 import { asTensor, type KernelArgs, type RawKernelArgs, type WasmHeapBackend } from './heap.js';
 
 export function conv2dBackpropInput(

@@ -1,9 +1,9 @@
 /**
  * The slice of tfjs-backend-wasm's backend that JS kernels use to read and write tensors in place
  * on the wasm heap (the backend's own JS kernels, e.g. Concat, do the same). Declared here as a
- * structural type so that only pipeline/tf.ts imports the backend package.
+ * structural type so that only pipeline/tfjs/backend.ts imports the backend package.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tf.js';
 
 export interface WasmHeapBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;

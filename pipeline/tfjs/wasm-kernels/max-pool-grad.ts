@@ -9,7 +9,7 @@
  * window of only NaN or -Infinity gets none). Ties are common here: after a relu, whole windows
  * are 0. (Not built from the backend's MaxPoolWithArgmax: it keeps the LAST maximum.)
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tf.js';
 import type { KernelArgs, RawKernelArgs, WasmHeapBackend } from './heap.js';
 
 export function maxPoolGrad(args: KernelArgs<tf.MaxPoolGradAttrs>, original: tf.KernelConfig): tf.TensorInfo | tf.TensorInfo[] {
