@@ -6,7 +6,7 @@
  * uninterrupted run (the baseline) made with the same settings and seed: every artifact that
  * carries no time is byte-identical to the baseline's, the others equal it field for field.
  *
- * Precise kill moments come from pipeline/fault.ts (CNN_LENS_FAULT); a kill from outside is used
+ * Precise kill moments come from pipeline/core/fault.ts (CNN_LENS_FAULT); a kill from outside is used
  * where the output marks the moment well enough ("epoch 1/3:" during training).
  * The disk tests mount tmpfs and need root; elsewhere they are skipped, saying why.
  */

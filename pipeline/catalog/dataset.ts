@@ -45,7 +45,7 @@ export function gzName(file: DatasetFile): string {
   return `${file.name}.gz`;
 }
 
-/** The four cache file paths (what the steps that load the data list in reads()). */
+/** The four cache file paths (what the dataset artifact digests for the steps that load the data). */
 export function datasetFiles(dir: string): string[] {
   return DATASET_FILES.map((f) => join(dir, gzName(f)));
 }

@@ -2,7 +2,7 @@
  * A run folder with everything the figures and report steps read: a small real model on the real
  * dataset (helpers/fixture-run.ts), the real weights and feature-maps steps run on it, and a
  * book-like history, metrics and run.json written here (training the book's CNN for real takes
- * far too long for a test; their shapes are pinned by pipeline/schema.ts and pipeline/manifest.ts).
+ * far too long for a test; their shapes are pinned by pipeline/catalog/schema.ts and pipeline/core/manifest.ts).
  */
 import { consoleLogger } from '../../pipeline/core/log.js';
 import type { RunManifest } from '../../pipeline/core/manifest.js';
