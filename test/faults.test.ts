@@ -464,7 +464,7 @@ describe('a damaged dataset cache, from the CLI', () => {
     expect(r.stdout).toContain(`t10k-labels-idx1-ubyte.gz: verified, from ${join(SYSTEM_DATASET, 't10k-labels-idx1-ubyte.gz')}`);
     expect(await readFile(labels)).toEqual(good);
     // Train's inputs are the verified bytes again: its saved epochs resume, nothing is retrained.
-    expect(r.stdout).toContain('train: resuming after epoch 3');
+    expect(r.stdout).toContain('train: all 3 epochs are saved for these params, data, backend and training code: replaying them, no training');
     expect(epochsIn(r.stdout)).toEqual([]);
     // ...and it saves the same model as before, so nothing after it is redone.
     for (const step of ['checkpoint', 'weights', 'feature-maps', 'figures', 'report'] as const) expect(skipped(r, step), step).toBe(true);
