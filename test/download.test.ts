@@ -189,13 +189,29 @@ describe('the cache (source a)', () => {
 
   it('lets one writer fill it at a time; a second waits, then finds it filled', async () => {
     const cache = join(dir(), 'cache');
-    const debian = await copyOfDebian();
+    const debian = dirSource('fixture', await copyOfDebian());
     const first = recorder();
     const second = recorder();
-    await Promise.all([
-      acquireDataset({ cacheDir: cache, sources: [dirSource('fixture', debian)], log: first.log }),
-      acquireDataset({ cacheDir: cache, sources: NOTHING, log: second.log }),
-    ]);
+    // The order is made, not hoped for: the first holds the lock (it is fetching) until the second
+    // has said that it waits; only then does the first go on.
+    let entered!: () => void;
+    let release!: () => void;
+    const holding = new Promise<void>((resolve) => (entered = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const gated: Source = {
+      label: 'fixture, held',
+      async fetch(file, log) {
+        entered();
+        await released;
+        return debian.fetch(file, log);
+      },
+    };
+    const firstDone = acquireDataset({ cacheDir: cache, sources: [gated], log: first.log });
+    await holding;
+    const secondDone = acquireDataset({ cacheDir: cache, sources: NOTHING, log: second.log });
+    while (second.lines.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    release();
+    await Promise.all([firstDone, secondDone]);
     expect(second.lines[0]).toBe(`info: waiting for another pipeline that is filling ${cache}`);
     expect(second.lines.slice(1)).toEqual(GZ.map((n) => expect.stringMatching(new RegExp(`^info: ${n}: cached, verified`))));
   });
