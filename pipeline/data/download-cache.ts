@@ -6,28 +6,30 @@ import { gzName, pinMismatch, type DatasetFile } from '../catalog/dataset.js';
 import { sha256, sha256File } from '../core/hash.js';
 import { gunzipAsync, isGzip } from '../catalog/idx.js';
 import { writeFileSafe, writeJson } from '../core/files.js';
+import { dict, int, loose, num } from '../core/schema-kit.js';
+import * as v from 'valibot';
 
 const gzipAsync = promisify(gzip);
 
 /** What the cache knows of one verified .gz file. */
-export interface CacheEntry {
+const CacheEntrySchema = loose({
   /** Where the verified bytes came from: a path, a URL, a .deb. */
-  source: string;
-  gz_bytes: number;
+  source: v.string(),
+  gz_bytes: int(),
   /** When the verified copy was written; informational, trust rests on gz_sha256. */
-  gz_mtime_ms: number;
+  gz_mtime_ms: num(),
   /** SHA-256 of the .gz bytes as cached: a later check hashes these instead of decompressing. */
-  gz_sha256: string;
+  gz_sha256: v.string(),
   /** Decompressed size and SHA-256 (equal to the pins when the entry was written). */
-  bytes: number;
-  sha256: string;
-  verified_at: string;
-}
+  bytes: int(),
+  sha256: v.string(),
+  verified_at: v.string(),
+});
+export type CacheEntry = v.InferOutput<typeof CacheEntrySchema>;
 
 /** <cache>/manifest.json, keyed by .gz file name. */
-export interface CacheManifest {
-  files: Record<string, CacheEntry>;
-}
+const CacheManifestSchema = loose({ files: dict(CacheEntrySchema) });
+export type CacheManifest = v.InferOutput<typeof CacheManifestSchema>;
 
 export function cacheManifestPath(dir: string): string {
   return join(dir, 'manifest.json');
@@ -38,12 +40,16 @@ export async function readCacheManifest(dir: string): Promise<{ manifest: CacheM
   const path = cacheManifestPath(dir);
   const text = await readFile(path, 'utf8').catch(() => null);
   if (text === null) return { manifest: { files: {} } };
+  // Unlike a run's artifacts, a bad manifest is not an error: the files it vouches for are verified
+  // against the pinned hashes again, and a good manifest is written.
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(text) as Partial<CacheManifest>;
-    if (parsed && typeof parsed.files === 'object' && parsed.files) return { manifest: { files: parsed.files } };
+    parsed = JSON.parse(text);
   } catch {
-    // fall through: treated as no manifest
+    parsed = undefined;
   }
+  const checked = v.safeParse(CacheManifestSchema, parsed);
+  if (checked.success) return { manifest: { files: checked.output.files } };
   return { manifest: { files: {} }, problem: `${path} is not a valid cache manifest; re-verifying the cached files` };
 }
 
