@@ -95,4 +95,39 @@ describe('per-epoch training state', () => {
     expect(readdirSync(root).sort()).toEqual(['epoch-0002', 'epoch-0004', 'epoch-0005', 'latest.json']);
     expect(JSON.parse(readFileSync(join(root, 'latest.json'), 'utf8'))).toEqual({ key: 'key', epoch: 5, kept: [5, 4, 2] });
   });
+
+  it('a damaged or missing latest.json loses nothing: the newest epoch folder that verifies under the key is resumed', async () => {
+    const root = tempDir();
+    const model = buildModel(6);
+    const opt = tf.train.adam();
+    step(model, opt, 1);
+    await saveEpoch(root, 'key', [row(1)], [], model, opt);
+    step(model, opt, 2);
+    await saveEpoch(root, 'key', [row(1), row(2)], [1], model, opt);
+    const epoch2 = bits(model);
+    const { readdirSync, rmSync } = await import('node:fs');
+
+    // The pointer cut short, as a kill or a bad disk leaves it.
+    writeFileSync(join(root, 'latest.json'), '{"epoch": ');
+    const warnings: string[] = [];
+    const model2 = buildModel(99);
+    const resumed = await resumeEpoch(root, 'key', model2, tf.train.adam(), (m) => warnings.push(m));
+    expect(resumed?.rows.map((r) => r.epoch)).toEqual([1, 2]);
+    expect(bits(model2)).toEqual(epoch2);
+    expect(warnings.join('\n')).toMatch(/latest\.json is not valid JSON .*: looking for the newest saved epoch that verifies instead/);
+    expect(warnings.join('\n')).toMatch(/resumed from epoch 2/);
+    expect(readdirSync(root).sort()).toEqual(['epoch-0001', 'epoch-0002', 'latest.json']);
+
+    // No pointer at all (a kill before the first one moved): the same.
+    rmSync(join(root, 'latest.json'));
+    const model3 = buildModel(98);
+    expect((await resumeEpoch(root, 'key', model3, tf.train.adam(), () => undefined))?.rows).toHaveLength(2);
+    expect(bits(model3)).toEqual(epoch2);
+
+    // Folders of another key are not resumed, and not deleted either: they are set aside.
+    const other: string[] = [];
+    expect(await resumeEpoch(root, 'other-key', buildModel(97), tf.train.adam(), (m) => other.push(m))).toBeNull();
+    expect(other.join('\n')).toMatch(/no saved epoch in .* verifies for these params, data and code: starting clean; the epoch folders are kept in .*\.previous/);
+    expect(readdirSync(`${root}.previous`).sort()).toEqual(['epoch-0001', 'epoch-0002']);
+  });
 });

@@ -62,6 +62,8 @@ const TensorsFileSchema = loose({
   epoch: int(1),
   /** history up to and including this epoch: kept with the weights so the two never disagree */
   rows: v.array(HistoryRowSchema),
+  /** the key it was trained under: a folder found without latest.json says itself what it is */
+  key: v.optional(v.string()),
 });
 type TensorsFile = v.InferOutput<typeof TensorsFileSchema>;
 
@@ -91,14 +93,14 @@ export async function saveEpoch(
 ): Promise<void> {
   const epoch = rows.length;
   const { data, specs } = await encodeState(model, optimizer);
+  const { digest, parts, files } = keyOf(key);
   const dir = dirOf(root, epoch);
   await mkdir(dir, { recursive: true });
   const bytes = new Uint8Array(data);
   await writeFileSafe(join(dir, 'tensors.bin'), bytes);
-  await writeJson(join(dir, 'tensors.json'), { sha256: sha256(bytes), specs, epoch, rows } satisfies TensorsFile);
+  await writeJson(join(dir, 'tensors.json'), { sha256: sha256(bytes), specs, epoch, rows, key: digest } satisfies TensorsFile);
   const kept = [epoch, ...keep.filter((e) => e !== epoch)];
   faultPoint('epoch-unpointed');
-  const { digest, parts, files } = keyOf(key);
   await writeJson(join(root, 'latest.json'), { key: digest, ...(parts && { parts }), ...(files && { files }), epoch, kept } satisfies Pointer);
   // Only after the pointer moved may older folders go.
   for (const entry of await readdir(root)) {
@@ -107,10 +109,14 @@ export async function saveEpoch(
   }
 }
 
-/** Reads and verifies one saved epoch; throws with the reason when it is not usable. */
-async function readEpoch(root: string, epoch: number): Promise<{ tensors: tf.NamedTensorMap; rows: HistoryRow[] }> {
+/**
+ * Reads and verifies one saved epoch; throws with the reason when it is not usable. `key`: the
+ * key it must have been trained under, when no latest.json vouches for it.
+ */
+async function readEpoch(root: string, epoch: number, key?: string): Promise<{ tensors: tf.NamedTensorMap; rows: HistoryRow[] }> {
   const dir = dirOf(root, epoch);
   const meta = await readArtifact(TensorsFileSchema, join(dir, 'tensors.json'), 'it is not used');
+  if (key !== undefined && meta.key !== key) throw new Error(`${join(dir, 'tensors.json')} was trained with other parameters, data or code`);
   const bytes = await readFile(join(dir, 'tensors.bin'));
   if (sha256(bytes) !== meta.sha256) throw new Error(`${join(dir, 'tensors.bin')} does not match its recorded SHA-256 (truncated or changed)`);
   if (!Array.isArray(meta.rows) || meta.rows.length !== epoch) throw new Error(`${join(dir, 'tensors.json')} does not hold the history of epochs 1-${epoch}`);
@@ -149,11 +155,26 @@ export interface Resumed {
   rows: HistoryRow[];
 }
 
+/** The epoch folders in `root`, newest first. */
+async function epochFolders(root: string): Promise<number[]> {
+  const entries = await readdir(root).catch(() => [] as string[]);
+  return entries.flatMap((e) => /^epoch-(\d+)$/.exec(e)?.[1] ?? []).map(Number).sort((a, b) => b - a);
+}
+
+/** Verified work of another key or an unknown one: moved to `<root>.previous`, never deleted. */
+async function setAside(root: string): Promise<string> {
+  const aside = `${root}.previous`;
+  await rm(aside, { recursive: true, force: true });
+  await rename(root, aside);
+  return aside;
+}
+
 /**
  * Restores the newest usable epoch trained with `key`. Returns null for a clean start (nothing
  * saved, another key, or nothing usable), after logging why through `warn`. Epochs saved under
  * another key are verified work: they are moved to `<root>.previous` (replacing an older set), never
- * deleted silently.
+ * deleted silently. Without a readable latest.json (a damaged one, or a kill before the first
+ * pointer), the epoch folders are scanned and the newest that verifies under this key is resumed.
  */
 export async function resumeEpoch(
   root: string,
@@ -162,35 +183,42 @@ export async function resumeEpoch(
   optimizer: tf.Optimizer,
   warn: (message: string) => void,
 ): Promise<Resumed | null> {
-  let pointer: Pointer;
-  try {
-    pointer = await readArtifact(PointerSchema, join(root, 'latest.json'), 'it is not used');
-  } catch (err) {
-    // Nothing saved yet is the normal case; anything else is said before starting clean.
-    if (await exists(join(root, 'latest.json'))) warn(`${messageOf(err)}: starting clean`);
-    return null;
-  }
   const now = keyOf(key);
-  if (pointer.key !== now.digest) {
-    const aside = `${root}.previous`;
-    await rm(aside, { recursive: true, force: true });
-    await rename(root, aside);
+  const latest = join(root, 'latest.json');
+  const onDisk = await epochFolders(root);
+  let pointer: Pointer | null = null;
+  if (await exists(latest)) {
+    try {
+      pointer = await readArtifact(PointerSchema, latest, 'it is not used');
+    } catch (err) {
+      warn(`${messageOf(err)}: looking for the newest saved epoch that verifies instead`);
+    }
+  }
+  if (!pointer && onDisk.length === 0) return null;
+  if (pointer && pointer.key !== now.digest) {
+    const aside = await setAside(root);
     warn(`saved epochs 1-${pointer.epoch} in ${root} were trained with ${keyChange(pointer, now)}: starting over; they are kept in ${aside}`);
     return null;
   }
-  for (const [i, epoch] of [...pointer.kept].sort((a, b) => b - a).entries()) {
+  const candidates = pointer ? [...pointer.kept].sort((a, b) => b - a) : onDisk;
+  for (const [i, epoch] of candidates.entries()) {
     try {
-      const { tensors, rows } = await readEpoch(root, epoch);
+      const { tensors, rows } = await readEpoch(root, epoch, pointer ? undefined : now.digest);
       try {
         await applyEpoch(tensors, model, optimizer);
       } finally {
         tf.dispose(Object.values(tensors));
       }
-      if (i > 0) warn(`resumed from epoch ${epoch}, the newest epoch that loads`);
-      return { rows, kept: pointer.kept.filter((e) => e <= epoch) };
+      if (i > 0 || !pointer) warn(`resumed from epoch ${epoch}, the newest epoch that loads`);
+      return { rows, kept: candidates.filter((e) => e <= epoch) };
     } catch (err) {
       warn(`saved epoch ${epoch} in ${root} does not load (${(err as Error).message}); trying an older one`);
     }
+  }
+  if (!pointer) {
+    const aside = await setAside(root);
+    warn(`no saved epoch in ${root} verifies for these params, data and code: starting clean; the epoch folders are kept in ${aside}`);
+    return null;
   }
   warn(`no saved epoch in ${root} loads: starting clean`);
   return null;
