@@ -15,6 +15,7 @@ import { STEP_NAMES } from '../steps/index.js';
 
 export interface CliOptions {
   help: boolean;
+  version: boolean;
   params: Params;
   runId: string;
   artifacts: string;
@@ -24,6 +25,7 @@ export interface CliOptions {
 
 const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
   profile: { type: 'string' },
   run: { type: 'string' },
   artifacts: { type: 'string' },
@@ -50,7 +52,7 @@ ones whose inputs, parameters and code have not changed since they last succeede
 
 Options:
   --profile book|quick     book: the book's settings (default); quick: a small seeded subset
-                           of the real data, about 2 minutes, for smoke runs
+                           of the real data, about a minute on 2 cores, for smoke runs
   --run <id>               run folder name under <artifacts>/runs (default: derived from the
                            profile and overrides, e.g. "book" or "quick-seed7")
   --artifacts <dir>        where runs and the dataset cache live (default ./artifacts)
@@ -69,6 +71,7 @@ Options:
   --train-size <n>         training images (book 48000, quick ${PROFILE_DEFAULTS.quick.trainSize})
   --val-size <n>           validation images (book 12000, quick ${PROFILE_DEFAULTS.quick.valSize})
   -h, --help               this help
+  --version                cnn-lens's version and those of TensorFlow.js and its backends
 
 Exit codes: 0 success, 1 a step failed, 2 bad usage or bad input.`;
 
@@ -117,6 +120,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   const steps = selectSteps(str);
   return {
     help: Boolean(values.help),
+    version: Boolean(values.version),
     params,
     runId: str('run') !== undefined ? checkRunId(str('run')!) : defaultRunId(params, given),
     artifacts: str('artifacts') ?? 'artifacts',

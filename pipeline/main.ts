@@ -1,5 +1,6 @@
 /** `npm run pipeline -- [options]`: see --help. */
 import { HELP, parseCli } from './cli.js';
+import { packageVersions } from './core/manifest.js';
 import { consoleLogger } from './core/log.js';
 import { runMain } from './core/run-main.js';
 import { runPipeline } from './core/runner.js';
@@ -12,6 +13,10 @@ async function main(argv: string[]): Promise<number> {
   const cli = parseCli(argv);
   if (cli.help) {
     process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  if (cli.version) {
+    process.stdout.write(`${versionText()}\n`);
     return 0;
   }
   const log = consoleLogger();
@@ -33,6 +38,13 @@ async function main(argv: string[]): Promise<number> {
   });
   log.info(`run ${cli.runId}: ${summary.ran.length} step(s) ran, ${summary.skipped.length} up to date`);
   return 0;
+}
+
+/** `--version`: what a bug report needs (the same versions run.json records). */
+function versionText(): string {
+  const v = packageVersions();
+  const names = ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node', 'node'];
+  return [`cnn-lens ${v['cnn-lens']}`, ...names.map((n) => `${n} ${v[n] ?? '(not installed)'}`)].join('\n');
 }
 
 runMain(main, 'Run `npm run pipeline -- --help` for the steps and options.');

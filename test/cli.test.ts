@@ -77,9 +77,24 @@ describe('the pipeline command', () => {
     const r = runCli('pipeline/main.ts', ['--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(STEP_NAMES.join(' -> '));
-    for (const opt of ['--profile', '--run', '--artifacts', '--only', '--from', '--to', '--force', '--seed', '--backend', '--data-dir', '--lang', '--epochs', '--batch-size', '--patience', '--train-size', '--val-size']) {
+    for (const opt of ['--profile', '--run', '--artifacts', '--only', '--from', '--to', '--force', '--seed', '--backend', '--data-dir', '--lang', '--epochs', '--batch-size', '--patience', '--train-size', '--val-size', '--version']) {
       expect(r.stdout).toContain(opt);
     }
+  });
+
+  it('--version prints the versions of cnn-lens and TensorFlow.js, as installed, and writes nothing', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { PROJECT_ROOT } = await import('../pipeline/core/manifest.js');
+    const own = JSON.parse(await readFile(`${PROJECT_ROOT}/package.json`, 'utf8')) as { version: string };
+    const tfjs = JSON.parse(await readFile(`${PROJECT_ROOT}/node_modules/@tensorflow/tfjs/package.json`, 'utf8')) as { version: string };
+    const r = runCli('pipeline/main.ts', ['--version', '--artifacts', tempDir()]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toBe(`cnn-lens ${own.version}`);
+    expect(lines).toContain(`@tensorflow/tfjs ${tfjs.version}`);
+    expect(lines.some((l) => l.startsWith('@tensorflow/tfjs-backend-wasm '))).toBe(true);
+    expect(lines.some((l) => l.startsWith('@tensorflow/tfjs-node '))).toBe(true);
+    expect(lines).toContain(`node ${process.versions.node}`);
   });
 
   it('exits 2 on bad usage, says what is valid, and writes nothing', () => {

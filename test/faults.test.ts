@@ -169,6 +169,20 @@ describe('Ctrl-C during training', () => {
   });
 });
 
+describe('SIGTERM', () => {
+  it('exits 143 saying how to resume, and releases the lock', async () => {
+    const id = 'terminated';
+    const dir = await copyRun(id);
+    const run = startPipeline(args(id, ['--from', 'checkpoint', '--force']));
+    await run.waitFor(/^checkpoint: running/m);
+    const stopped = await run.terminate();
+    expect(stopped.code).toBe(143);
+    expect(stopped.stderr).toContain('interrupted (SIGTERM): finished steps and epochs are kept; run the same command again to resume');
+    expect(existsSync(join(dir, '.lock'))).toBe(false);
+    expect(existsSync(join(dir, '.lock-owner.json'))).toBe(false);
+  });
+});
+
 describe('a fresh run killed in every step in turn, each time run again with the same command', () => {
   const under = join(root, 'chain');
   const id = 'chain';

@@ -60,6 +60,8 @@ describe('model files (tfjs layers format through our own IO handlers)', () => {
     path = copy();
     writeFileSync(path, '{"format": ');
     expect(await loadError(path)).toMatch(/^cannot read model .*model\.json: /);
-    expect(await loadError(join(dir, 'nope.json'))).toMatch(/^cannot read model .*nope\.json: ENOENT/);
+    expect(await loadError(join(dir, 'nope.json'))).toMatch(/^missing model .*nope\.json; re-create it/);
+    // A folder where model.json belongs is not "missing": the error says what happened.
+    await expect(loadModel(dir)).rejects.toMatchObject({ code: 'EISDIR' });
   });
 });

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BadInputError } from '../core/errors.js';
+import { BadInputError, readFailure } from '../core/errors.js';
 import { sha256 } from '../core/hash.js';
 import { decodeIdxBytes, isGzip, parseIdx } from './idx.js';
 
@@ -66,8 +66,8 @@ async function loadVerified(dir: string, file: DatasetFile): Promise<Uint8Array>
   let bytes: Uint8Array;
   try {
     bytes = await readFile(path);
-  } catch {
-    throw new BadInputError(`missing ${path}: run \`npm run pipeline -- --only download\` to fetch the dataset`);
+  } catch (err) {
+    throw readFailure(err, () => new BadInputError(`missing ${path}: run \`npm run pipeline -- --only download\` to fetch the dataset`));
   }
   if (!isGzip(bytes)) throw new BadInputError(`${path} is not gzip data (the cache holds the .gz files; an error page saved by a proxy?); ${REFETCH}`);
   const raw = await decodeIdxBytes(bytes, path, REFETCH);

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { BadInputError } from '../core/errors.js';
+import { BadInputError, readFailure } from '../core/errors.js';
 import { writeFileSafe } from '../core/files.js';
 import { tf } from '../tfjs/tf.js';
 import { SHARD } from './model-files.js';
@@ -43,9 +43,15 @@ const BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
  */
 export async function loadModel(modelJsonPath: string): Promise<tf.LayersModel> {
   const fix = `re-create it (npm run pipeline -- --only checkpoint --force) or restore the folder ${dirname(modelJsonPath)}`;
+  let text: string;
+  try {
+    text = await readFile(modelJsonPath, 'utf8');
+  } catch (err) {
+    throw readFailure(err, () => new BadInputError(`missing model ${modelJsonPath}; ${fix}`));
+  }
   let json: ModelJson;
   try {
-    json = JSON.parse(await readFile(modelJsonPath, 'utf8')) as ModelJson;
+    json = JSON.parse(text) as ModelJson;
   } catch (err) {
     throw new BadInputError(`cannot read model ${modelJsonPath}: ${(err as Error).message}; ${fix}`);
   }
@@ -61,8 +67,8 @@ export async function loadModel(modelJsonPath: string): Promise<tf.LayersModel> 
       const file = join(dirname(modelJsonPath), p);
       try {
         buffers.push(await readFile(file));
-      } catch {
-        throw new BadInputError(`missing weights shard ${file} (named in ${modelJsonPath}); ${fix}`);
+      } catch (err) {
+        throw readFailure(err, () => new BadInputError(`missing weights shard ${file} (named in ${modelJsonPath}); ${fix}`));
       }
     }
   }

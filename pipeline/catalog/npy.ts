@@ -4,7 +4,7 @@
  * same key order, same spare room for growing the first axis, padded to 64 bytes.
  */
 import { readFile } from 'node:fs/promises';
-import { BadInputError } from '../core/errors.js';
+import { BadInputError, readFailure } from '../core/errors.js';
 import { writeFileSafe } from '../core/files.js';
 
 export interface NpyArray {
@@ -118,8 +118,8 @@ export async function readNpy(path: string): Promise<NpyArray> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(path);
-  } catch {
-    throw new BadInputError(`missing ${path}: run the step that writes it again (add --force)`);
+  } catch (err) {
+    throw readFailure(err, () => new BadInputError(`missing ${path}: run the step that writes it again (add --force)`));
   }
   return parseNpy(bytes, path);
 }

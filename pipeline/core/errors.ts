@@ -38,3 +38,15 @@ export function messageOf(err: unknown): string {
   if (storage && e.path) return `cannot ${storage[0]} ${e.path}: ${storage[1]} (${e.code}); ${storage[2]}`;
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * What a failed read of an input means: "missing" (the message `missing()` builds) only when the
+ * file is not there; no permission is bad input naming the path; anything else (EIO, ...) is
+ * reported as it is, with its path.
+ */
+export function readFailure(err: unknown, missing: () => BadInputError): Error {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return missing();
+  if (code === 'EACCES' || code === 'EPERM') return new BadInputError(messageOf(err));
+  return err instanceof Error ? err : new Error(String(err));
+}

@@ -46,7 +46,11 @@ async function listFiles(dir: string): Promise<string[]> {
 export async function digestPaths(paths: string[]): Promise<string> {
   const hash = createHash('sha256');
   for (const path of [...paths].sort()) {
-    const info = await stat(path).catch(() => null);
+    // Only a path that is not there is "missing"; a stat that fails otherwise (EACCES, EIO) is an error.
+    const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return null;
+      throw err;
+    });
     if (!info) {
       hash.update(`${basename(path)}\0missing\n`);
     } else if (info.isDirectory()) {

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import * as v from 'valibot';
-import { BadInputError } from './errors.js';
+import { BadInputError, readFailure } from './errors.js';
 
 /**
  * Validates `value` (the parsed content of `file`) against `schema` and returns it typed. Unknown
@@ -24,10 +24,8 @@ export async function readArtifact<S extends v.GenericSchema>(schema: S, path: s
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new BadInputError(`missing ${path}: ${fix}`);
-    if (code === 'EISDIR') throw new BadInputError(`${path} is a folder, not a JSON file: ${fix}`);
-    throw err; // EACCES and the like: messageOf (core/errors.ts) names the path and the fix
+    if ((err as NodeJS.ErrnoException).code === 'EISDIR') throw new BadInputError(`${path} is a folder, not a JSON file: ${fix}`);
+    throw readFailure(err, () => new BadInputError(`missing ${path}: ${fix}`));
   }
   let value: unknown;
   try {

@@ -25,6 +25,8 @@ export interface Pipeline {
   kill9(): Promise<Finished>;
   /** Ctrl-C: SIGINT, as a terminal sends it. */
   interrupt(): Promise<Finished>;
+  /** SIGTERM, as a CI runner or `kill` sends it. */
+  terminate(): Promise<Finished>;
   done: Promise<Finished>;
   output(): string;
 }
@@ -86,6 +88,10 @@ export function startPipeline(args: string[], env: NodeJS.ProcessEnv = {}, as?: 
     },
     async interrupt() {
       child.kill('SIGINT');
+      return done;
+    },
+    async terminate() {
+      child.kill('SIGTERM');
       return done;
     },
   };
