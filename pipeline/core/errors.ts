@@ -46,7 +46,13 @@ export function messageOf(err: unknown): string {
  */
 export function readFailure(err: unknown, missing: () => BadInputError): Error {
   const code = (err as NodeJS.ErrnoException | null)?.code;
-  if (code === 'ENOENT' || code === 'ENOTDIR') return missing();
+  if (isAbsent(err)) return missing();
   if (code === 'EACCES' || code === 'EPERM') return new BadInputError(messageOf(err));
   return err instanceof Error ? err : new Error(String(err));
+}
+
+/** Whether a file system error means only that the path is not there. */
+export function isAbsent(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
+import { isAbsent } from './errors.js';
 
 export function sha256(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
@@ -47,8 +48,8 @@ export async function digestPaths(paths: string[]): Promise<string> {
   const hash = createHash('sha256');
   for (const path of [...paths].sort()) {
     // Only a path that is not there is "missing"; a stat that fails otherwise (EACCES, EIO) is an error.
-    const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return null;
+    const info = await stat(path).catch((err: unknown) => {
+      if (isAbsent(err)) return null;
       throw err;
     });
     if (!info) {

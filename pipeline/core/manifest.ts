@@ -120,9 +120,17 @@ function versionOf(packageJson: string): string | null {
 
 /**
  * Versions of what decides a run's numbers and figures, read from the installed package.json
- * files (some packages, vega among them, do not export theirs to require).
+ * files (some packages, vega among them, do not export theirs to require). Read once per process:
+ * the runner asks for them for every step's fingerprint.
  */
 export function packageVersions(): Record<string, string> {
+  installed ??= readVersions();
+  return { ...installed };
+}
+
+let installed: Record<string, string> | undefined;
+
+function readVersions(): Record<string, string> {
   const versions: Record<string, string> = { node: process.versions.node };
   for (const name of ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node', 'vega', 'vega-lite', 'handlebars', '@resvg/resvg-js']) {
     const v = versionOf(join(PROJECT_ROOT, 'node_modules', name, 'package.json'));

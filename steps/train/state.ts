@@ -119,7 +119,7 @@ async function readEpoch(root: string, epoch: number, key?: string): Promise<{ t
   if (key !== undefined && meta.key !== key) throw new Error(`${join(dir, 'tensors.json')} was trained with other parameters, data or code`);
   const bytes = await readFile(join(dir, 'tensors.bin'));
   if (sha256(bytes) !== meta.sha256) throw new Error(`${join(dir, 'tensors.bin')} does not match its recorded SHA-256 (truncated or changed)`);
-  if (!Array.isArray(meta.rows) || meta.rows.length !== epoch) throw new Error(`${join(dir, 'tensors.json')} does not hold the history of epochs 1-${epoch}`);
+  if (meta.rows.length !== epoch) throw new Error(`${join(dir, 'tensors.json')} does not hold the history of epochs 1-${epoch}`);
   const tensors = tf.io.decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength), meta.specs);
   return { tensors, rows: meta.rows };
 }
