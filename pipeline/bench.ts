@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: training and inference throughput of the book's CNN on each backend.
+ * `npm run bench`: training and inference throughput of the book's CNN on each backend, and the
+ * wall time of the figures and report steps on a finished run (a budget the tests no longer race).
  *
  * Every backend runs in a child process of its own: initTf takes one backend per process (a
  * second would share the engine's registry and state), a backend that fails to load cannot take
@@ -7,19 +8,22 @@
  * backends does not colour the numbers.
  */
 import { spawn } from 'node:child_process';
-import { loadavg, availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { cp, mkdtemp, rm, stat } from 'node:fs/promises';
+import { loadavg, availableParallelism, tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { IMAGE_SHAPE, loadFashionMnist, PIXELS } from './catalog/dataset.js';
 import { UsageError } from './core/errors.js';
-import { PROJECT_ROOT } from './core/manifest.js';
+import { PROJECT_ROOT, readManifest } from './core/manifest.js';
 import { DataParallelTrainer } from './ml/data-parallel.js';
 import { buildModel } from './ml/model.js';
 import { DEBIAN_DATASET_DIR } from './data/sources/apt.js';
 import { gatherImages, gatherLabels, permutation } from './data/split.js';
 import { tf } from './tfjs/tf.js';
 import { initTf } from './tfjs/backend.js';
+import { kernelCounts, resetKernelCounts, type KernelCounts } from './tfjs/kernel-counters.js';
 import { trainBatch } from './ml/trainer.js';
 
 const BACKENDS = ['wasm', 'tensorflow', 'cpu'] as const;
@@ -32,6 +36,12 @@ const PREDICT_BATCH = 256;
 const SEED = 42;
 /** Set in a child process: the backend it measures (and the options, as JSON). */
 const CHILD_ENV = 'CNN_LENS_BENCH_CHILD';
+const ROWS = ['train', 'render'] as const;
+type Row = (typeof ROWS)[number];
+/** figures + report of the book's run on 2 cores; the report tests asserted it until it flaked on busy machines */
+const RENDER_BUDGET_S = 10;
+/** Where a finished run is looked for when --render-run is not given, in this order. */
+const RENDER_RUNS = ['book', 'quick'].map((id) => join(PROJECT_ROOT, 'artifacts', 'runs', id));
 
 const USAGE = `Usage: npm run bench -- [options]
 
@@ -45,6 +55,11 @@ Options:
                         skipped, with the reason, where @tensorflow/tfjs-node does not load)
   --workers <list>      wasm only: comma list of replica counts to train with (default 1,2);
                         2 or more train data-parallel across worker threads (data-parallel.ts)
+  --rows <list>         comma list of what to measure (default: all): train (training and
+                        inference per backend), render (the figures and report steps' wall time
+                        on a copy of a finished run, against a budget of ${RENDER_BUDGET_S} s)
+  --render-run <dir>    the finished run folder for render (default: artifacts/runs/book, else
+                        artifacts/runs/quick; the row is skipped, saying why, when there is none)
   --json                print one JSON object with every number as the last line
   -h, --help            this text
 `;
@@ -54,6 +69,8 @@ interface Options {
   batchSize: number;
   backends: Backend[];
   workers: number[];
+  rows: Row[];
+  renderRun?: string;
   json: boolean;
 }
 
@@ -74,11 +91,23 @@ export interface PredictRow {
   samples_per_s: number;
 }
 
+export interface RenderRow {
+  /** the finished run whose artifacts were drawn (a copy of it, so the run itself is untouched) */
+  run: string;
+  figures_s: number;
+  report_s: number;
+  seconds: number;
+  budget_s: number;
+  report_bytes: number;
+}
+
 interface ChildResult {
   backend: Backend;
   data: string;
   train?: TrainRow;
   predict?: PredictRow;
+  /** wasm on the main thread: which way the project's kernels went in the timed steps */
+  kernels?: KernelCounts;
   skipped?: string;
 }
 
@@ -94,6 +123,8 @@ function parseOptions(argv: string[]): Options | 'help' {
         'batch-size': { type: 'string' },
         backends: { type: 'string' },
         workers: { type: 'string' },
+        rows: { type: 'string' },
+        'render-run': { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -119,11 +150,17 @@ function parseOptions(argv: string[]): Options | 'help' {
   const batchSize = positive('batch-size', values['batch-size'], 32);
   const tooMany = workers.find((w) => w > batchSize);
   if (tooMany) throw new UsageError(`--workers ${tooMany} is more than the batch size ${batchSize}: every worker needs a shard`);
+  const rows = (values.rows ?? ROWS.join(',')).split(',').map((s) => s.trim());
+  for (const r of rows) {
+    if (!(ROWS as readonly string[]).includes(r)) throw new UsageError(`--rows: unknown row '${r}' (choose from ${ROWS.join(', ')})`);
+  }
   return {
     samples: positive('samples', values.samples, 2048),
     batchSize,
     backends: [...new Set(backends)] as Backend[],
     workers: [...new Set(workers)],
+    rows: [...new Set(rows)] as Row[],
+    ...(values['render-run'] !== undefined && { renderRun: resolve(values['render-run']) }),
     json: values.json ?? false,
   };
 }
@@ -201,9 +238,12 @@ async function measure(backend: Backend, workers: number, opts: Options): Promis
     };
   }
   for (let i = 0; i < warmup; i++) step(i);
+  resetKernelCounts();
   let t0 = performance.now();
   for (let i = 0; i < steps; i++) step(warmup + i);
   let seconds = (performance.now() - t0) / 1000;
+  // workers count in their own threads, out of reach here
+  const kernels = backend === 'wasm' && workers === 1 ? kernelCounts() : undefined;
   const train: TrainRow = {
     backend,
     workers,
@@ -236,13 +276,75 @@ async function measure(backend: Backend, workers: number, opts: Options): Promis
     };
   }
   await dispose();
-  return { backend, data: data.description, train, predict };
+  return { backend, data: data.description, train, predict, kernels };
 }
 
 /** `v` to `decimals` places after the point, for the printed table and JSON. */
 function roundDecimals(v: number, decimals: number): number {
   const f = 10 ** decimals;
   return Math.round(v * f) / f;
+}
+
+// ---------------------------------------------------------------- render: figures and report on a finished run
+
+/** The run to draw: --render-run, else the first of RENDER_RUNS that got as far as feature-maps; else why there is none. */
+function renderRunDir(opts: Options): string | { skipped: string } {
+  const candidates = opts.renderRun ? [opts.renderRun] : RENDER_RUNS;
+  const found = candidates.find((dir) => existsSync(join(dir, 'feature-maps', 'index.json')) && existsSync(join(dir, 'run.json')));
+  if (found) return found;
+  return { skipped: `no finished run at ${candidates.join(' or ')}: run \`npm run pipeline\` first, or pass --render-run <run folder>` };
+}
+
+/**
+ * Redraws the figures and the report of a copy of the run with the real CLI (a process of its
+ * own, as each backend gets) and reads the steps' wall times from the copy's run.json, which the
+ * runner measures around each step.
+ */
+async function measureRender(runDir: string): Promise<RenderRow> {
+  const recorded = await readManifest(join(runDir, 'run.json'));
+  const root = await mkdtemp(join(tmpdir(), 'cnn-lens-bench-render-'));
+  try {
+    const id = basename(runDir);
+    const artifacts = join(root, 'artifacts');
+    const copy = join(artifacts, 'runs', id);
+    await cp(runDir, copy, { recursive: true });
+    // The figures and report depend on the language only; cpu is the backend quickest to start
+    // (neither step runs TensorFlow.js, but the runner starts one before the first step).
+    const args = ['--artifacts', artifacts, '--run', id, '--from', 'figures', '--force', '--backend', 'cpu', '--lang', recorded?.params.lang ?? 'en'];
+    const { code, output } = await runNode(join(PROJECT_ROOT, 'pipeline', 'main.ts'), args);
+    if (code !== 0) throw new Error(`figures and report on a copy of ${runDir} failed (exit ${code}): ${output.trim().split('\n').at(-1) ?? ''}`);
+    const steps = (await readManifest(join(copy, 'run.json')))?.steps ?? {};
+    const figures = steps.figures?.seconds ?? NaN;
+    const report = steps.report?.seconds ?? NaN;
+    return {
+      run: runDir,
+      figures_s: roundDecimals(figures, 3),
+      report_s: roundDecimals(report, 3),
+      seconds: roundDecimals(figures + report, 3),
+      budget_s: RENDER_BUDGET_S,
+      report_bytes: (await stat(join(copy, 'report.html'))).size,
+    };
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+function renderLine(r: RenderRow | { skipped: string }): string {
+  if ('skipped' in r) return `render: skipped: ${r.skipped}`;
+  const verdict = r.seconds <= r.budget_s ? 'within' : 'OVER';
+  return `render (${r.run}): figures ${r.figures_s.toFixed(2)} s + report ${r.report_s.toFixed(2)} s = ${r.seconds.toFixed(2)} s, ${verdict} the budget of ${r.budget_s} s; report.html ${(r.report_bytes / 1e6).toFixed(2)} MB`;
+}
+
+/** Runs a script of ours with this process's loader (tsx), collecting its stdout and stderr. */
+function runNode(script: string, args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, output }));
+  });
 }
 
 // ---------------------------------------------------------------- parent: one child per backend
@@ -293,6 +395,15 @@ function table(results: ChildResult[]): string {
   return [line(header), ...rows.map(line)].join('\n');
 }
 
+/** One line: how often each project kernel took its fast path in wasm's timed steps, and why not. */
+function kernelLine(counts: KernelCounts, samples: number): string {
+  const parts = Object.entries(counts).map(([name, c]) => {
+    const why = Object.entries(c.reasons).map(([reason, n]) => `${n}x ${reason}`);
+    return `${name} ${c.fast}/${c.fallback}${why.length ? ` (${why.join(', ')})` : ''}`;
+  });
+  return `wasm kernels over the ${samples} timed samples, fast/fallback: ${parts.join(', ')}`;
+}
+
 async function main(): Promise<void> {
   const child = process.env[CHILD_ENV];
   if (child) {
@@ -314,25 +425,36 @@ async function main(): Promise<void> {
   }
   const loadBefore = loadavg();
   const results: ChildResult[] = [];
-  for (const backend of opts.backends) {
+  for (const backend of opts.rows.includes('train') ? opts.backends : []) {
     // data-parallel replicas are wasm backends in worker threads
     for (const workers of backend === 'wasm' ? opts.workers : [1]) {
       if (!opts.json) console.error(`bench: ${backend}${workers > 1 ? ` with ${workers} workers` : ''}...`);
       results.push(await runChild(backend, workers, opts));
     }
   }
+  let render: RenderRow | { skipped: string } | undefined;
+  if (opts.rows.includes('render')) {
+    const dir = renderRunDir(opts);
+    if (!opts.json && typeof dir === 'string') console.error(`bench: figures and report on a copy of ${dir}...`);
+    render = typeof dir === 'string' ? await measureRender(dir) : dir;
+  }
   const data = results.find((r) => r.data)?.data ?? 'none';
   const load = { before: loadBefore.map((v) => roundDecimals(v, 2)), after: loadavg().map((v) => roundDecimals(v, 2)) };
   console.log(`data: ${data}`);
   console.log(`load average (1, 5, 15 min): ${load.before.join(' ')} before, ${load.after.join(' ')} after, on ${availableParallelism()} cores`);
-  console.log(table(results));
+  if (results.length > 0) console.log(table(results));
+  if (render) console.log(renderLine(render));
+  const counted = results.find((r) => r.kernels);
+  if (counted?.kernels) console.log(kernelLine(counted.kernels, counted.train?.samples ?? 0));
   if (opts.json) {
     console.log(
       JSON.stringify({
         train: results.flatMap((r) => (r.train ? [r.train] : [])),
         predict: results.flatMap((r) => (r.predict ? [r.predict] : [])),
         skipped: results.flatMap((r) => (r.skipped ? [{ backend: r.backend, reason: r.skipped }] : [])),
+        ...(render && { render }),
         data,
+        kernel_counts: counted?.kernels ?? null,
         load_average: load,
         cores: availableParallelism(),
         node: process.version,

@@ -21,11 +21,21 @@ export interface CliOptions {
   artifacts: string;
   steps: string[];
   force: boolean;
+  /** stdout is one JSON line (the run's outcome); every other line goes to stderr */
+  json: boolean;
+  /** only errors and the final line */
+  quiet: boolean;
+  /** --model: a trained model file to show instead of training (inspected by main before the run) */
+  model?: string;
+  /** --run was given (an imported model's run id is otherwise derived from its file) */
+  runGiven: boolean;
 }
 
 const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
   profile: { type: 'string' },
   run: { type: 'string' },
   artifacts: { type: 'string' },
@@ -42,7 +52,11 @@ const OPTIONS = {
   patience: { type: 'string' },
   'train-size': { type: 'string' },
   'val-size': { type: 'string' },
+  model: { type: 'string' },
 } as const;
+
+/** The options that only training uses: meaningless with --model. */
+const TRAINING_OPTIONS = ['profile', 'epochs', 'batch-size', 'patience', 'train-size', 'val-size'] as const;
 
 export const HELP = `Usage: npm run pipeline -- [options]
 
@@ -70,9 +84,19 @@ Options:
   --patience <n>           early-stopping patience in epochs (default 2)
   --train-size <n>         training images (book 48000, quick ${PROFILE_DEFAULTS.quick.trainSize})
   --val-size <n>           validation images (book 12000, quick ${PROFILE_DEFAULTS.quick.valSize})
+  --model <file>           show this trained model instead of training one: a Keras 3 .keras,
+                           a Keras 2 .h5 (model.save in Python) or a TensorFlow.js model.json;
+                           run id model-<file name>-<first 8 hex of its SHA-256>; no training
+                           options with it; the report shows no learning curves
   -h, --help               this help
   --version                cnn-lens's version and those of TensorFlow.js and its backends
+  --json                   stdout is one JSON line: run id and folder, status, the steps ran
+                           and skipped with seconds, test accuracy, report, error; every other
+                           line goes to stderr (use npm run -s to keep npm's banner out)
+  -q, --quiet              print only errors and the final line
 
+The last line of a run: "report: <path>"; "<step>: <path>" (the last step's output) when the
+run stops before the report (--to, --only); "failed: <step>: <error>" when a step failed.
 Exit codes: 0 success, 1 a step failed, 2 bad usage or bad input.`;
 
 function oneOf<T extends string>(option: string, value: string, allowed: readonly T[]): T {
@@ -118,6 +142,14 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   const str: OptionValue = (k) => values[k] as string | undefined;
   const { params, given } = readParams(str, env);
   const steps = selectSteps(str);
+  const model = str('model');
+  if (model !== undefined) {
+    const training = TRAINING_OPTIONS.filter((o) => str(o) !== undefined);
+    if (training.length > 0) {
+      throw new UsageError(`--${training.join(', --')} only appl${training.length > 1 ? 'y' : 'ies'} to training, and --model takes a trained model: drop ${training.length > 1 ? 'them' : 'it'}, or drop --model to train`);
+    }
+    if (model.trim() === '') throw new UsageError('--model needs a file: a .keras, .h5 or model.json');
+  }
   return {
     help: Boolean(values.help),
     version: Boolean(values.version),
@@ -126,6 +158,10 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     artifacts: str('artifacts') ?? 'artifacts',
     steps,
     force: Boolean(values.force),
+    json: Boolean(values.json),
+    quiet: Boolean(values.quiet),
+    ...(model !== undefined ? { model } : {}),
+    runGiven: str('run') !== undefined,
   };
 }
 

@@ -49,13 +49,13 @@ export const featureMapsStep = defineStep({
   module: import.meta.url,
   // The maps are the backend's convolutions of the sample.
   usesBackend: true,
-  params: (p) => ({ seed: p.seed }),
+  params: (p) => ({ seed: p.seed, ...(p.model ? { imported: true } : {}) }),
   // The model alone (model.json + its shard, not metrics.json) and the dataset cache files.
   inputs: (store) => ({ model: store.model, dataset: store.dataset }),
   outputs: (store) => ({ maps: store.featureMaps }),
   async run({ params, inputs, outputs, log }) {
     // TensorFlow.js loads only when the step runs.
-    const { buildModel } = await import('../pipeline/ml/model.js');
+    const { untrainedTwin } = await import('../pipeline/ml/model.js');
     const { mapLayerIndices, predict, saveMaps } = await import('./feature-maps/sub-models.js');
     const samples = pickSamples(await inputs.dataset.load());
     const source = inputs.model.modelJson;
@@ -67,7 +67,7 @@ export const featureMapsStep = defineStep({
       const probabilities = predict(model, samples);
       const maps = await saveMaps(model, source, samples, '', outputs.maps);
       const chapter = samples[0];
-      const twin = buildModel(params.seed);
+      const twin = await untrainedTwin(model, params.seed, params.model !== undefined);
       let untrained: LayerMap[];
       try {
         [untrained] = await saveMaps(twin, 'the untrained twin', [chapter], 'untrained/', outputs.maps);

@@ -4,10 +4,12 @@
  * index.json lists them. The same artifacts give byte-identical files.
  */
 import { defineStep, type RunStore } from '../pipeline/catalog/store.js';
+import type { Params } from '../pipeline/core/params.js';
 
 /** The artifacts the figures are drawn from. */
-export const figureSources = (store: RunStore) => ({
-  history: store.history,
+export const figureSources = (store: RunStore, p?: Params) => ({
+  // An imported model (--model) was not trained here: no history, no learning curves.
+  history: p?.model ? undefined : store.history,
   metrics: store.metrics,
   model: store.model.topology,
   weights: store.weights,

@@ -6,7 +6,7 @@
 import { DATASET_FILES } from '../pipeline/catalog/dataset.js';
 import type { RunManifest } from '../pipeline/core/manifest.js';
 import type { ModelSummary } from '../pipeline/catalog/model-summary.js';
-import type { Lang } from '../pipeline/core/params.js';
+import type { Lang, Params } from '../pipeline/core/params.js';
 import { createPageRenderer, templateFiles } from '../pipeline/render/report-html.js';
 import { chapterSample, CLASS_NAMES, type FeatureIndex, type FeatureSample, type FigureEntry, type FigureIndex, type History, type Metrics, type TensorStats, type WeightStats } from '../pipeline/catalog/schema.js';
 import { defineStep, type RunStore } from '../pipeline/catalog/store.js';
@@ -38,7 +38,8 @@ export interface ReportInputs {
   lang: Lang;
   runId: string;
   manifest: Partial<RunManifest>;
-  history: History;
+  /** null for a model imported with --model: it was not trained here */
+  history: History | null;
   metrics: Metrics;
   model: ModelSummary;
   stats: WeightStats;
@@ -69,7 +70,8 @@ export function buildReportContext(inputs: ReportInputs) {
     weights: weightsSection(stats, figures),
     functional: functionalSection(features, chapter),
     maps: mapsSection(features, chapter, figures, names),
-    training: trainingSection(history, params, figures),
+    training: history ? trainingSection(history, params, figures) : null,
+    imported: importedSection(params),
     evaluation: evaluationSection(metrics, figures, names),
     figures: {
       count: figures.figures.length,
@@ -174,6 +176,20 @@ function trainingSection(history: History, params: RecordedParams, figures: Figu
   };
 }
 
+/** An imported model (--model): the file it came from, as run.json records it; null for a trained run. */
+function importedSection(params: RecordedParams) {
+  const model = params.model as Partial<Record<string, unknown>> | undefined;
+  if (!model || typeof model !== 'object') return null;
+  return {
+    path: text(model.path),
+    file: text(model.path).split(/[\\/]/).pop() ?? '',
+    sha256: text(model.sha256),
+    format: text(model.format),
+    keras_version: typeof model.keras_version === 'string' ? model.keras_version : null,
+    date_saved: typeof model.date_saved === 'string' ? model.date_saved : null,
+  };
+}
+
 /** Evaluation: val and test metrics, and the accuracy of each class with its worst and best. */
 function evaluationSection(metrics: Metrics, figures: FigureIndex, names: readonly string[]) {
   const perClass = metrics.per_class_accuracy.map((accuracy, i) => ({
@@ -236,10 +252,10 @@ function stepRows(manifest: Partial<RunManifest>) {
 export type ReportContext = ReturnType<typeof buildReportContext>;
 
 /** The artifacts the report shows. */
-const reportSources = (store: RunStore) => ({
+const reportSources = (store: RunStore, p?: Params) => ({
   // run.json carries no paths (see runRecord): the report shows it as it is when written.
   run: store.runRecord,
-  history: store.history,
+  history: p?.model ? undefined : store.history,
   metrics: store.metrics,
   model: store.model.topology,
   // Only stats.json and index.json of these folders: a tensor's bytes do not change the report.
@@ -253,7 +269,7 @@ export async function loadReportInputs(inputs: ReturnType<typeof reportSources>,
     lang,
     runId,
     manifest: await inputs.run.read(),
-    history: await inputs.history.read(),
+    history: inputs.history ? await inputs.history.read() : null,
     metrics: await inputs.metrics.read(),
     model: await inputs.model.summary(),
     stats: await inputs.stats.read(),

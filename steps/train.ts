@@ -40,9 +40,10 @@ export const trainStep = defineStep({
   module: import.meta.url,
   staged: false,
   usesBackend: true,
-  params: trainParams,
+  // An imported model (--model) is decided by its file's bytes alone: moving the file changes nothing.
+  params: (p) => (p.model ? { model: p.model.sha256 } : trainParams(p)),
   inputs: (store) => ({ dataset: store.dataset }),
   outputs: (store) => ({ history: store.history, best: store.trainBest, state: store.trainState }),
   // TensorFlow.js loads only when the step runs.
-  run: async (ctx): Promise<void> => (await import('./train/run.js')).train(ctx),
+  run: async (ctx) => (ctx.params.model ? (await import('./train/import.js')).importTrained(ctx, ctx.params.model) : (await import('./train/run.js')).train(ctx)),
 });

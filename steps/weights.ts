@@ -99,16 +99,17 @@ export const weightsStep = defineStep({
   module: import.meta.url,
   // The untrained twin comes from TensorFlow.js's seeded initializers.
   packages: ['@tensorflow/tfjs'],
-  params: (p) => ({ seed: p.seed }),
+  // An imported model's twin is built from its own config (pipeline/ml/model.ts untrainedTwin).
+  params: (p) => ({ seed: p.seed, ...(p.model ? { imported: true } : {}) }),
   // The model alone (model.json + its shard): a change to metrics.json must not redo this step.
   inputs: (store) => ({ model: store.model }),
   outputs: (store) => ({ weights: store.weights }),
   async run({ params, inputs, outputs, log }) {
     const source = inputs.model.modelJson;
     // TensorFlow.js loads only when the step runs.
-    const { buildModel } = await import('../pipeline/ml/model.js');
+    const { untrainedTwin } = await import('../pipeline/ml/model.js');
     const trainedModel = await inputs.model.load();
-    const untrainedModel = buildModel(params.seed);
+    const untrainedModel = await untrainedTwin(trainedModel, params.seed, params.model !== undefined);
     let pairs: [LayerTensors, LayerTensors][];
     try {
       pairs = pairLayers(layerTensors(trainedModel, source), layerTensors(untrainedModel, 'the untrained twin'), source);

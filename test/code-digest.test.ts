@@ -173,18 +173,19 @@ describe('codeDigest on the project', () => {
     expect(train).not.toContain('pipeline/render/figures/kernels.ts');
   });
 
-  it('digests every step quickly, and faster the second time', async () => {
+  it('digests every step the same way the second time, from its cache of parsed modules', async () => {
     const steps = (await readdir(join(PROJECT_ROOT, 'steps'))).filter((f) => f.endsWith('.ts') && f !== 'index.ts').map(step);
     const time = async () => {
       const start = performance.now();
-      for (const entry of steps) await codeDigest([entry]);
-      return performance.now() - start;
+      const digests: string[] = [];
+      for (const entry of steps) digests.push((await codeDigest([entry])).digest);
+      return { ms: performance.now() - start, digests };
     };
     const first = await time(); // warm for figures and train, from the test above
     const second = await time();
-    console.log(`code digests of ${steps.length} steps: ${first.toFixed(0)} ms, then ${second.toFixed(0)} ms`);
-    // Loose bounds: the budget is 1 s for all steps; CI machines are slower than this one.
-    expect(first).toBeLessThan(3000);
-    expect(second).toBeLessThan(1000);
+    // Logged, not asserted: a wall-clock limit fails on a busy CI machine (issue 11, item 0).
+    console.log(`code digests of ${steps.length} steps: ${first.ms.toFixed(0)} ms, then ${second.ms.toFixed(0)} ms`);
+    expect(second.digests).toEqual(first.digests);
+    expect(new Set(first.digests).size).toBe(steps.length);
   });
 });

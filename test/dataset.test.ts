@@ -2,19 +2,19 @@ import { createHash } from 'node:crypto';
 import { copyFile, readFile, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { DATASET_FILES, datasetFiles, loadFashionMnist, pinMismatch } from '../pipeline/catalog/dataset.js';
 import { BadInputError } from '../pipeline/core/errors.js';
 import { tempDir } from './helpers.js';
+import { datasetDir } from './helpers/fixture-run.js';
 
-const DEBIAN_DIR = '/usr/share/datasets/fashion-mnist';
 const dirs: string[] = [];
 
-/** A cache-like folder holding copies of Debian's four .gz files. */
+/** A cache-like folder holding copies of the suite's four verified .gz files. */
 async function copyOfDataset(): Promise<string> {
   const dir = tempDir('cnn-lens-dataset-');
   dirs.push(dir);
-  await Promise.all(DATASET_FILES.map((f) => copyFile(join(DEBIAN_DIR, `${f.name}.gz`), join(dir, `${f.name}.gz`))));
+  await Promise.all(DATASET_FILES.map((f) => copyFile(join(datasetDir(), `${f.name}.gz`), join(dir, `${f.name}.gz`))));
   return dir;
 }
 
@@ -27,9 +27,6 @@ async function loadError(dir: string): Promise<BadInputError> {
   return err as BadInputError;
 }
 
-beforeAll(async () => {
-  if (!(await stat(DEBIAN_DIR).catch(() => null))) throw new Error(`${DEBIAN_DIR} is missing: apt-get install dataset-fashion-mnist`);
-});
 afterAll(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
@@ -51,9 +48,9 @@ describe('the pinned dataset files', () => {
     ]);
   });
 
-  it("accepts Debian's copy and rejects a changed byte or a changed size", async () => {
+  it("accepts the real copy and rejects a changed byte or a changed size", async () => {
     const labels = DATASET_FILES[3];
-    const raw = gunzipSync(await readFile(join(DEBIAN_DIR, `${labels.name}.gz`)));
+    const raw = gunzipSync(await readFile(join(datasetDir(), `${labels.name}.gz`)));
     expect(pinMismatch(labels, raw)).toBeNull();
     const flipped = Buffer.from(raw);
     flipped[5000] ^= 1;

@@ -96,7 +96,7 @@ describe('two runs with different seeds', () => {
     const ma = await readJsonFile<Metrics>(join(runDir('a'), 'checkpoint', 'metrics.json'));
     const mb = await readJsonFile<Metrics>(join(runDir('b'), 'checkpoint', 'metrics.json'));
     expect(summary.metrics['test.accuracy']).toMatchObject({ a: ma.test.accuracy, b: mb.test.accuracy, delta: mb.test.accuracy - ma.test.accuracy, better: 1, timing: false });
-    expect(summary.metrics['val.loss']).toMatchObject({ a: ma.val.loss, b: mb.val.loss, delta: mb.val.loss - ma.val.loss, better: -1 });
+    expect(summary.metrics['val.loss']).toMatchObject({ a: ma.val!.loss, b: mb.val!.loss, delta: mb.val!.loss - ma.val!.loss, better: -1 });
     // Different seeds train different models: the test metrics move.
     expect(summary.metrics['test.accuracy'].delta).not.toBe(0);
     expect(summary.metrics['test.loss'].delta).not.toBe(0);

@@ -19,7 +19,7 @@ import { trainBatch } from '../pipeline/ml/trainer.js';
 import { initTf } from '../pipeline/tfjs/backend.js';
 import { tf } from '../pipeline/tfjs/tf.js';
 import { readJson, runCli, tempDir } from './helpers.js';
-import { linkDataset, SYSTEM_DATASET } from './helpers/fixture-run.js';
+import { datasetDir, linkDataset } from './helpers/fixture-run.js';
 
 beforeAll(async () => {
   // The backend the run below trains on.
@@ -144,7 +144,7 @@ describe('per-step dropout seeds (trainBatch)', () => {
   let active: number[];
 
   beforeAll(async () => {
-    const { train } = await loadFashionMnist(SYSTEM_DATASET);
+    const { train } = await loadFashionMnist(datasetDir());
     image = tf.tensor4d(Float32Array.from(train.images.subarray(0, PIXELS), (v) => v / 255), [1, 28, 28, 1]);
     label = tf.tensor1d([train.labels[0]], 'int32');
     const model = buildModel(1);

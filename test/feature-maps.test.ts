@@ -174,7 +174,7 @@ describe('feature-maps step', () => {
     expect(await readdir(join(store.runDir, 'feature-maps', 'untrained'))).toEqual(['train-0']);
   });
 
-  it('a model that is not the book CNN is bad input naming model.json, and nothing is written', async () => {
+  it('a model that does not take 28 x 28 x 1 images is bad input naming model.json, and nothing is written', async () => {
     const root = await mkdtemp(join(tmpdir(), 'feature-maps-bad-'));
     try {
       const other = new RunStore(join(root, 'artifacts'), 'other');
@@ -184,7 +184,7 @@ describe('feature-maps step', () => {
       model.dispose();
       const err = await featureMapsStep.run(ctx(featureMapsStep, other)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(BadInputError);
-      expect((err as Error).message).toContain(`${other.model.modelJson} is not the book's CNN (input 784, 0 conv/pooling layers)`);
+      expect((err as Error).message).toContain(`${other.model.modelJson} does not take Fashion-MNIST images (its input is 784, expected 28,28,1)`);
       expect(await readdir(other.runDir)).toEqual(['checkpoint']);
     } finally {
       await rm(root, { recursive: true, force: true });

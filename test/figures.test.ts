@@ -10,7 +10,7 @@ import { saveModel } from '../pipeline/catalog/model-io.js';
 import { readModelSummary, summarizeModel } from '../pipeline/catalog/model-summary.js';
 import { readNpy } from '../pipeline/catalog/npy.js';
 import { renderSvg, svgToPng, type TopLevelSpec } from '../pipeline/render/vega.js';
-import { CLASS_NAMES, type FeatureIndex, type FigureIndex, type WeightStats } from '../pipeline/catalog/schema.js';
+import { CLASS_NAMES, type FeatureIndex, type FigureIndex, type History, type WeightStats } from '../pipeline/catalog/schema.js';
 import { RunStore } from '../pipeline/catalog/store.js';
 import { initTf } from '../pipeline/tfjs/backend.js';
 import { figuresStep } from '../steps/figures.js';
@@ -21,8 +21,38 @@ import { learningCurvesSpec } from '../pipeline/render/figures/learning-curves.j
 import { imageGridSpec, inputPanel, mapPanel } from '../pipeline/render/figures/maps.js';
 import { diagramBoxes } from '../pipeline/render/figures/model-diagram.js';
 import { tempDir, readJson } from './helpers.js';
-import { bookConfusion, HISTORY, makeReportRun, stepContext, type ReportRun } from './helpers/report-run.js';
+import { copyTinyRun, stepContext, type ReportRun } from './helpers/report-run.js';
 import { pathsOf } from './helpers/step-context.js';
+
+/** Input for the spec builders: a book-like run of 8 epochs, best epoch 6 (REFERENCE.md). */
+const HISTORY: History = {
+  rows: [
+    [0.5233, 0.8131, 0.3357, 0.8773],
+    [0.3469, 0.8752, 0.2913, 0.8916],
+    [0.2975, 0.8914, 0.2626, 0.9018],
+    [0.2656, 0.9031, 0.2455, 0.909],
+    [0.2431, 0.9105, 0.2367, 0.9131],
+    [0.2219, 0.9178, 0.2193, 0.9201],
+    [0.2052, 0.9239, 0.2283, 0.9165],
+    [0.1903, 0.929, 0.2301, 0.9178],
+  ].map(([loss, accuracy, val_loss, val_accuracy], i) => ({ epoch: i + 1, loss, accuracy, val_loss, val_accuracy, seconds: 61.5 + i, samples_per_s: 780 - i })),
+  best_epoch: 6,
+  stopped_early: true,
+};
+
+/** A 10 x 10 test confusion matrix of 1,000 images per class, 91.25% on the diagonal overall. */
+function bookConfusion(): number[][] {
+  const right = [860, 978, 870, 915, 872, 975, 745, 968, 982, 960];
+  return right.map((r, t) => {
+    const row = new Array<number>(10).fill(0);
+    row[t] = r;
+    // The rest spread over two neighbours (the shirt/T-shirt/pullover kind of confusion).
+    const wrong = 1000 - r;
+    row[(t + 1) % 10] += Math.ceil(wrong / 2);
+    row[(t + 9) % 10] += Math.floor(wrong / 2);
+    return row;
+  });
+}
 
 // Specs are deep unions in vega-lite's types; the tests read them back as the plain JSON they are.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -257,14 +287,11 @@ describe('figures step on a run folder', () => {
   let run: ReportRun;
   let store: RunStore;
   let index: FigureIndex;
-  let seconds: number;
 
   beforeAll(async () => {
-    run = await makeReportRun('en');
+    run = await copyTinyRun('figures');
     store = run.store;
-    const started = performance.now();
     await figuresStep.run(stepContext(figuresStep, run.params, store));
-    seconds = (performance.now() - started) / 1000;
     index = await readJson<FigureIndex>(store.figures.index.path);
   });
   afterAll(async () => run?.cleanup());
@@ -364,13 +391,8 @@ describe('figures step on a run folder', () => {
     for (const f of files) expect((await readFile(join(again, f))).equals(await readFile(join(store.figures.dir, f)))).toBe(true);
   });
 
-  it('stays within the budget: figures in under 10 s (the book profile draws the same maps)', () => {
-    console.log(`figures: ${index.figures.length} figures, ${(index.figures.reduce((n, f) => n + f.bytes.svg, 0) / 1e6).toFixed(2)} MB SVG, ${seconds.toFixed(2)} s`);
-    expect(seconds).toBeLessThan(10);
-  });
-
   it('names the artifact at fault when one is missing or inconsistent', async () => {
-    const bad = new RunStore(join(run.root, 'artifacts'), 'fixture').withStaging('figures', join(run.root, 'figures-bad'));
+    const bad = new RunStore(join(run.root, 'artifacts'), store.runId).withStaging('figures', join(run.root, 'figures-bad'));
     const features = await readJson<FeatureIndex>(store.featureMaps.index.path);
     const index = structuredClone(features);
     index.samples[0].layers[0].shape = [1, 14, 14, 32];

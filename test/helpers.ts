@@ -32,15 +32,37 @@ export function runCli(script: string, args: string[], env: NodeJS.ProcessEnv = 
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** numpy is there to check our .npy files and statistics against (tests that need it skip without it). */
-export const hasNumpy = (() => {
-  try {
-    execFileSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
+/**
+ * Debian's python3 first: python3-numpy and python3-h5py install there (.ci/system-packages.sh, run
+ * by `npm test`), while the first python3 on PATH may be a pyenv or venv one without them.
+ */
+const PYTHON_CANDIDATES = ['/usr/bin/python3', 'python3'];
+const PYTHON_MODULES = ['numpy', 'h5py'];
+let pythonFound: string | undefined;
+
+/** The first candidate that imports numpy and h5py; found once, on first use. */
+function pythonWithModules(): string {
+  if (pythonFound) return pythonFound;
+  const tried: string[] = [];
+  for (const candidate of PYTHON_CANDIDATES) {
+    const r = spawnSync(candidate, ['-c', `import ${PYTHON_MODULES.join(', ')}`], { encoding: 'utf8' });
+    if (r.status === 0) return (pythonFound = candidate);
+    tried.push(`${candidate}: ${r.error ? r.error.message : r.stderr.trim().split('\n').pop() || `exit ${r.status}`}`);
   }
-})();
+  throw new Error(
+    `no python3 with ${PYTHON_MODULES.join(' and ')} (${tried.join('; ')}); install them with ` +
+      `apt-get install python3-numpy python3-h5py (bash .ci/system-packages.sh does)`,
+  );
+}
+
+/**
+ * Runs Python `code` (with `args` as sys.argv[1:]) in an interpreter that has numpy and h5py, the
+ * references our .npy files, statistics and Keras exports are checked against; returns its stdout.
+ * Never skips: without such an interpreter the test fails saying what to install.
+ */
+export function python(code: string, args: readonly string[] = []): string {
+  return execFileSync(pythonWithModules(), ['-c', code, ...args], { encoding: 'utf8' });
+}
 
 /** A JSON file as written, unvalidated (the pipeline reads artifacts through the catalog's schemas). */
 export async function readJson<T = unknown>(path: string): Promise<T> {

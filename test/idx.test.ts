@@ -5,8 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BadInputError } from '../pipeline/core/errors.js';
 import { parseIdx, readIdx } from '../pipeline/catalog/idx.js';
 import { tempDir } from './helpers.js';
+import { datasetDir } from './helpers/fixture-run.js';
 
-const DEBIAN_DIR = '/usr/share/datasets/fashion-mnist';
 const dirs: string[] = [];
 afterAll(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
@@ -108,8 +108,8 @@ describe('readIdx', () => {
     await expect(readIdx(join(dir, 'nope.gz'))).rejects.toBeInstanceOf(BadInputError);
   });
 
-  it("reads Debian's real test labels: 10,000 labels, 1,000 of each class, the first an ankle boot (9)", async () => {
-    const parsed = await readIdx(join(DEBIAN_DIR, 't10k-labels-idx1-ubyte.gz'));
+  it("reads the real test labels: 10,000 labels, 1,000 of each class, the first an ankle boot (9)", async () => {
+    const parsed = await readIdx(join(datasetDir(), 't10k-labels-idx1-ubyte.gz'));
     expect(parsed.dims).toEqual([10_000]);
     expect(parsed.data[0]).toBe(9);
     const counts = new Array(10).fill(0);

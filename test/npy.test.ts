@@ -1,16 +1,11 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hasNumpy } from './helpers.js';
+import { python } from './helpers.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BadInputError } from '../pipeline/core/errors.js';
 import { encodeNpy, parseNpy, readNpy, writeNpy } from '../pipeline/catalog/npy.js';
 
-
-function python(code: string, ...args: string[]): string {
-  return execFileSync('python3', ['-c', code, ...args], { encoding: 'utf8' });
-}
 
 const ascii = (b: Uint8Array) => Buffer.from(b).toString('latin1');
 const ramp = (n: number) => Float32Array.from({ length: n }, (_, i) => (i - n / 2) / 7);
@@ -56,7 +51,7 @@ describe('encodeNpy header', () => {
   });
 });
 
-describe.skipIf(!hasNumpy)('against numpy', () => {
+describe('against numpy', () => {
   it('numpy.save writes the same bytes', async () => {
     // Shapes at and past a 64-byte boundary, where the growth room and the padding show: with
     // 13 ones before the 200, the growth room alone decides between a 118- and a 182-byte header.
@@ -70,8 +65,7 @@ describe.skipIf(!hasNumpy)('against numpy', () => {
           'n = int(np.prod(shape))\n' +
           'a = ((np.arange(n, dtype=np.float64) - n / 2) / 7).astype("<f4").reshape(shape)\n' +
           'np.save(sys.argv[1], a)',
-        path,
-        JSON.stringify(shape),
+        [path, JSON.stringify(shape)],
       );
       const theirs = new Uint8Array(await readFile(path));
       expect(Buffer.from(encodeNpy(ramp(count), shape)).equals(Buffer.from(theirs))).toBe(true);
@@ -87,7 +81,7 @@ describe.skipIf(!hasNumpy)('against numpy', () => {
         'import sys, json, numpy as np\n' +
           'a = np.load(sys.argv[1])\n' +
           'print(json.dumps({"dtype": a.dtype.str, "shape": a.shape, "c": a.flags.c_contiguous, "values": [float(x) for x in a.ravel()]}))',
-        path,
+        [path],
       ),
     ) as { dtype: string; shape: number[]; c: boolean; values: number[] };
     expect(out.dtype).toBe('<f4');

@@ -8,12 +8,11 @@ import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJson } from './helpers.js';
-import type { FigureIndex } from '../pipeline/catalog/schema.js';
+import type { FigureIndex, Metrics } from '../pipeline/catalog/schema.js';
 import { RunStore } from '../pipeline/catalog/store.js';
-import { figuresStep } from '../steps/figures.js';
 import { buildReportContext, loadReportInputs, renderReport, reportStep } from '../steps/report.js';
 import { expectWholePage, parseSvgs, viewPage, type PageView } from './helpers/browser-check.js';
-import { makeReportRun, manifest, stepContext, type ReportRun } from './helpers/report-run.js';
+import { copyTinyRun, stepContext, type ReportRun } from './helpers/report-run.js';
 
 const SECTIONS = ['weights', 'functional-api', 'feature-maps', 'training', 'evaluation', 'run'];
 const HOSTILE_ID = '<script>window.pwned = 1</script>';
@@ -34,9 +33,8 @@ describe('the report in a real browser', () => {
   let figures: FigureIndex;
 
   beforeAll(async () => {
-    run = await makeReportRun('en');
+    run = await copyTinyRun('report');
     store = run.store;
-    await figuresStep.run(stepContext(figuresStep, run.params, store));
     await reportStep.run(stepContext(reportStep, run.params, store));
     figures = await readJson<FigureIndex>(store.figures.index.path);
   });
@@ -59,6 +57,13 @@ describe('the report in a real browser', () => {
     for (const f of phone.figures) expect(f.width).toBeLessThanOrEqual(390);
     expect(laptop.text).toContain('1 Weight visualization');
     expect(laptop.text).toContain('tf.model({inputs: model.inputs, outputs: model.layers[0].output})');
+    // The reader sees the run's own test accuracy on its card; the book's shows once, where the page says it is the book's.
+    const metrics = await readJson<Metrics>(store.metrics.path);
+    const accuracy = `${(metrics.test.accuracy * 100).toFixed(2)}%`;
+    expect(accuracy).not.toBe('91.25%');
+    expect(laptop.text).toContain(`${accuracy}\ntest accuracy`);
+    expect(laptop.text.split('91.25%')).toHaveLength(2);
+    expect(laptop.text).toContain("the book's notebook: test loss 0.2517, accuracy 91.25%");
     const [w1, h1] = await pngSize(store.reportScreenshot);
     const [w2, h2] = await pngSize(store.reportScreenshotPhone);
     expect([w1, w2]).toEqual([1280, 390]);
@@ -75,7 +80,7 @@ describe('the report in a real browser', () => {
 
   it('shows markup in a run id, git commit or class name as text, never as markup', async () => {
     const inputs = await loadReportInputs(reportStep.inputs(store), store.runId, 'en');
-    inputs.manifest = { ...manifest(run.params, HOSTILE_ID), git_commit: HOSTILE_ATTR };
+    inputs.manifest = { ...run.manifest, run_id: HOSTILE_ID, git_commit: HOSTILE_ATTR };
     const ctx = buildReportContext(inputs);
     ctx.evaluation.per_class[0].name = HOSTILE_ID;
     ctx.maps.classes[0].class_name = HOSTILE_ATTR;

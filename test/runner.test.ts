@@ -188,7 +188,7 @@ describe('runner', () => {
     // A lock whose holder died without cleaning up (kill -9).
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
     mkdirSync(join(store.runDir, '.lock'), { recursive: true });
-    writeFileSync(join(store.runDir, '.lock-owner.json'), JSON.stringify({ pid: Number(dead.stdout), host: (await import('node:os')).hostname(), started: 'then' }));
+    writeFileSync(join(store.runDir, '.lock', 'owner.json'), JSON.stringify({ pid: Number(dead.stdout), host: (await import('node:os')).hostname(), started: 'then', command: 'x', id: 'dead' }));
     const calls: string[] = [];
     await run(store, calls);
     expect(calls).toEqual(['download', 'train', 'checkpoint']);

@@ -474,7 +474,7 @@ describe('types derived from the schemas', () => {
     expectTypeOf<FigureEntry>().toExtend<FigureIndex['figures'][number]>();
     expectTypeOf<FigureEntry['kind']>().toEqualTypeOf<FigureKind>();
     expectTypeOf<RunManifest['schema_version']>().toEqualTypeOf<number>();
-    expectTypeOf<RunManifest['steps'][string]['status']>().toEqualTypeOf<'running' | 'ok' | 'failed'>();
+    expectTypeOf<RunManifest['steps'][string]['status']>().toEqualTypeOf<'running' | 'ok' | 'imported' | 'failed'>();
   });
 
   it('FigureEntry stays generic in its kind (the diff writes its own kinds)', () => {

@@ -82,7 +82,7 @@ describe('training on the real data (wasm, small subset)', () => {
     expect(history.rows.map((r) => r.epoch)).toEqual([1, 2]);
     const metrics = JSON.parse(readFileSync(join(artifacts, 'runs', 'a', 'checkpoint', 'metrics.json'), 'utf8')) as Metrics;
     expect(metrics.test.count).toBe(10_000);
-    expect(metrics.val.count).toBe(128);
+    expect(metrics.val!.count).toBe(128);
     expect(metrics.confusion.flat().reduce((a, b) => a + b, 0)).toBe(10_000);
     expect(metrics.best_epoch).toBe(history.best_epoch);
     // Even 2 epochs of 640 images learn something: far above chance (0.1).

@@ -16,7 +16,8 @@ import { gatherImages, gatherLabels } from '../pipeline/data/split.js';
 import { tf } from '../pipeline/tfjs/tf.js';
 import { initTf } from '../pipeline/tfjs/backend.js';
 import { trainBatch } from '../pipeline/ml/trainer.js';
-import { WASM_TRAINING_KERNELS } from '../pipeline/tfjs/wasm-kernels.js';
+import { WASM_TRAINING_KERNELS, wasmTrainingKernel } from '../pipeline/tfjs/wasm-kernels.js';
+import { kernelCounts, resetKernelCounts, type KernelCount } from '../pipeline/tfjs/kernel-counters.js';
 
 const TOLERANCE = 1e-4;
 const DEBIAN_DIR = '/usr/share/datasets/fashion-mnist';
@@ -114,11 +115,15 @@ const label = (c: { x: number[]; pad: Pad; strides: number | number[] }) =>
 
 describe('registration', () => {
   it('puts the training kernels on the wasm backend', () => {
-    expect(WASM_TRAINING_KERNELS.sort()).toEqual(['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad']);
-    for (const name of WASM_TRAINING_KERNELS) expect(tf.getKernel(name, 'wasm')).toBeDefined();
+    expect([...WASM_TRAINING_KERNELS].sort()).toEqual(['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad']);
+    // the very config we registered: the backend's own kernels give the same numbers, slower
+    for (const name of WASM_TRAINING_KERNELS) expect(tf.getKernel(name, 'wasm'), name).toBe(wasmTrainingKernel(name));
     expect(tf.getBackend()).toBe('wasm');
   });
 });
+
+/** One kernel's counts without the passthroughs (BatchMatMul's plain products, not its business). */
+const fastAndFallback = ({ fast, fallback, reasons }: KernelCount) => ({ fast, fallback, reasons });
 
 describe('conv2d gradients match cpu', () => {
   for (const c of CONV_CASES) {
@@ -255,6 +260,56 @@ describe('matMul with transposed operands matches cpu', () => {
   }
 });
 
+describe('kernel counters', () => {
+  const x = () => t4(values(2 * 9 * 9 * 3, 'counted x'), [2, 9, 9, 3]);
+  const w = () => t4(values(3 * 3 * 3 * 4, 'counted w'), [3, 3, 3, 4]);
+  const convGrad = (kernel: string, strides: number, pad: Pad) => () => {
+    const attrs = { strides, pad, dataFormat: 'NHWC' };
+    const outShape = tf.backend_util.computeConv2DInfo([2, 9, 9, 3], [3, 3, 3, 4], strides, 1, pad).outShape;
+    const dy = t4(values(size(outShape), 'counted dy'), outShape);
+    return kernel === tf.Conv2DBackpropFilter
+      ? (tf.engine().runKernel(kernel, { x: x(), dy }, { ...attrs, filterShape: [3, 3, 3, 4] }) as tf.Tensor)
+      : (tf.engine().runKernel(kernel, { dy, filter: w() }, { ...attrs, inputShape: [2, 9, 9, 3] }) as tf.Tensor);
+  };
+  // an input each fast path refuses, and the reason its counter must record
+  const cases: [string, string, () => tf.Tensor][] = [
+    [tf.Conv2DBackpropFilter, 'stride other than 1', convGrad(tf.Conv2DBackpropFilter, 2, 'same')],
+    [tf.Conv2DBackpropFilter, 'output not as wide as the input', convGrad(tf.Conv2DBackpropFilter, 1, 'valid')],
+    [tf.Conv2DBackpropInput, 'stride other than 1', convGrad(tf.Conv2DBackpropInput, 2, 'same')],
+    [tf.Conv2DBackpropInput, 'padding wider than the kernel', convGrad(tf.Conv2DBackpropInput, 1, [[0, 0], [2, 1], [0, 3], [0, 0]])],
+    [tf.MaxPoolGrad, 'not 2x2 windows tiling the input', () => tf.grad((v) => tf.sum(tf.maxPool(v as tf.Tensor4D, 3, 1, 'same')))(x())],
+    [
+      tf.BatchMatMul,
+      'batched (outer size > 1)',
+      () => tf.matMul(tf.tensor3d(values(60, 'a'), [2, 6, 5]), tf.tensor3d(values(36, 'b'), [2, 3, 6]), true, true),
+    ],
+  ];
+  for (const [kernel, reason, run] of cases) {
+    it(`${kernel} counts a fallback when its fast path refuses the input: ${reason}`, async () => {
+      await tf.setBackend('wasm');
+      resetKernelCounts();
+      tf.tidy(() => {
+        run().dataSync();
+      });
+      const counts = kernelCounts();
+      expect(fastAndFallback(counts[kernel])).toEqual({ fast: 0, fallback: 1, reasons: { [reason]: 1 } });
+      // and nothing else fell back on the way
+      expect(Object.values(counts).reduce((n, c) => n + c.fallback, 0)).toBe(1);
+    });
+  }
+
+  it('resets to zeros, with every project kernel listed', async () => {
+    await tf.setBackend('wasm');
+    tf.tidy(() => {
+      tf.matMul(tf.ones([2, 3]), tf.ones([2, 3]), true, false).dataSync();
+    });
+    expect(kernelCounts()[tf.BatchMatMul].fast).toBeGreaterThan(0);
+    resetKernelCounts();
+    const zero = { fast: 0, fallback: 0, passthrough: 0, reasons: {} };
+    expect(kernelCounts()).toEqual(Object.fromEntries(WASM_TRAINING_KERNELS.map((name) => [name, zero])));
+  });
+});
+
 describe("the book's model on wasm", () => {
   let images: Float32Array;
   let labels: Int32Array;
@@ -282,6 +337,27 @@ describe("the book's model on wasm", () => {
     const got = await on('wasm', grads);
     expect(got.map((g) => g.length)).toEqual([288, 32, 18432, 64, 313600, 100, 1000, 10]);
     for (let i = 0; i < ref.length; i++) expect(relError(got[i], ref[i])).toBeLessThanOrEqual(TOLERANCE);
+  });
+
+  it('takes every fast path in one training step at batch 32, and never falls back', async () => {
+    await tf.setBackend('wasm');
+    const model = buildModel(3);
+    const optimizer = tf.train.adam();
+    const x = tf.tensor4d(images.subarray(0, 32 * 784), [32, 28, 28, 1]);
+    const y = tf.tensor1d(labels.subarray(0, 32), 'int32');
+    resetKernelCounts();
+    const { loss, correct } = trainBatch(model, optimizer, x, y, 3);
+    expect(Number.isFinite(loss.dataSync()[0])).toBe(true);
+    const counts = kernelCounts();
+    tf.dispose([x, y, loss, correct]);
+    model.dispose();
+    optimizer.dispose();
+    expect(Object.keys(counts).sort()).toEqual([...WASM_TRAINING_KERNELS].sort());
+    const none = { fallback: 0, reasons: {} };
+    expect(fastAndFallback(counts[tf.Conv2DBackpropFilter])).toEqual({ fast: 2, ...none }); // dW of both convs
+    expect(fastAndFallback(counts[tf.Conv2DBackpropInput])).toEqual({ fast: 1, ...none }); // dx of conv2d_1 (the image needs none)
+    expect(fastAndFallback(counts[tf.MaxPoolGrad])).toEqual({ fast: 2, ...none }); // both pooling layers
+    expect(fastAndFallback(counts[tf.BatchMatMul])).toEqual({ fast: 4, ...none }); // dW and dx of both dense layers
   });
 
   it('trains with trainBatch: the loss on a small batch goes down, step after step', async () => {
@@ -365,6 +441,7 @@ describe('npm run bench', () => {
       train: { backend: string; workers: number; batch_size: number; samples: number; samples_per_s: number }[];
       predict: { backend: string; samples_per_s: number }[];
       data: string;
+      kernel_counts: Record<string, KernelCount> | null;
       load_average: { before: number[]; after: number[] };
     };
     expect(out.train.map((t) => [t.backend, t.workers, t.batch_size, t.samples])).toEqual([
@@ -377,6 +454,15 @@ describe('npm run bench', () => {
     // the run cache or Debian's copy, whichever it found first: real images, not random data
     expect(out.data).toMatch(/^Fashion-MNIST training images from \//);
     expect(out.load_average.before).toHaveLength(3);
+    // the 1-worker row's 4 timed steps, per step as in the training-step test above
+    const perStep: Record<string, number> = { BatchMatMul: 4, Conv2DBackpropFilter: 2, Conv2DBackpropInput: 1, MaxPoolGrad: 2 };
+    expect(Object.keys(out.kernel_counts ?? {})).toEqual(Object.keys(perStep));
+    for (const [name, n] of Object.entries(perStep)) {
+      expect(fastAndFallback(out.kernel_counts?.[name] as KernelCount), name).toEqual({ fast: 4 * n, fallback: 0, reasons: {} });
+    }
+    expect(r.stdout).toContain(
+      'wasm kernels over the 64 timed samples, fast/fallback: BatchMatMul 16/0, Conv2DBackpropFilter 8/0, Conv2DBackpropInput 4/0, MaxPoolGrad 8/0\n',
+    );
     // the table comes first, for people
     expect(r.stdout).toMatch(/backend\s+workers\s+batch\s+train samples\/s/);
     expect(r.stdout).toMatch(/\nwasm\s+2\s+16\s+\d+\.\d/);

@@ -1,8 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hasNumpy, readJson } from './helpers.js';
+import { python, readJson } from './helpers.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BadInputError } from '../pipeline/core/errors.js';
 import { consoleLogger } from '../pipeline/core/log.js';
@@ -187,22 +186,16 @@ describe('weights statistics', () => {
     }
   });
 
-  it.skipIf(!hasNumpy)('match numpy on the saved files', () => {
+  it('match numpy on the saved files', () => {
     const check = (s: TensorStats) => {
       const out = JSON.parse(
-        execFileSync(
-          'python3',
-          [
-            '-c',
-            'import sys, json, numpy as np\n' +
-              'a = np.load(sys.argv[1]).astype(np.float64)\n' +
-              'edges = np.array(json.loads(sys.argv[2]))\n' +
-              'print(json.dumps({"mean": a.mean(), "std": a.std(), "pct": np.percentile(a, [1, 5, 25, 50, 75, 95, 99]).tolist(), ' +
-              '"counts": np.histogram(a, bins=edges)[0].tolist(), "edges": np.histogram_bin_edges(a, bins=40, range=(edges[0], edges[-1])).tolist()}))',
-            join(store.runDir, 'weights', s.file),
-            JSON.stringify(s.histogram.edges),
-          ],
-          { encoding: 'utf8' },
+        python(
+          'import sys, json, numpy as np\n' +
+            'a = np.load(sys.argv[1]).astype(np.float64)\n' +
+            'edges = np.array(json.loads(sys.argv[2]))\n' +
+            'print(json.dumps({"mean": a.mean(), "std": a.std(), "pct": np.percentile(a, [1, 5, 25, 50, 75, 95, 99]).tolist(), ' +
+            '"counts": np.histogram(a, bins=edges)[0].tolist(), "edges": np.histogram_bin_edges(a, bins=40, range=(edges[0], edges[-1])).tolist()}))',
+          [join(store.runDir, 'weights', s.file), JSON.stringify(s.histogram.edges)],
         ),
       ) as { mean: number; std: number; pct: number[]; counts: number[]; edges: number[] };
       expect(s.mean).toBeCloseTo(out.mean, 12);

@@ -177,3 +177,14 @@ export class FolderArtifact implements Artifact {
     return [this.dir];
   }
 }
+
+/**
+ * A folder a step keeps for its own next run, not part of what it produces (train's per-epoch
+ * state, for resume): no paths, so it enters no digest, and deleting it (`npm run runs -- --prune`)
+ * does not make the step run again.
+ */
+export class ScratchFolder extends FolderArtifact {
+  override get paths(): string[] {
+    return [];
+  }
+}

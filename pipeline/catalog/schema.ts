@@ -46,12 +46,20 @@ export type History = v.InferOutput<typeof HistorySchema>;
 
 const EvaluationSchema = loose({ loss: num(), accuracy: num(), count: int() });
 
-/** checkpoint/metrics.json */
+/** How many test images' probabilities metrics.json keeps (t10k 0..n-1), to compare runs and imports image by image. */
+export const FIRST_TEST_IMAGES = 10;
+
+/**
+ * checkpoint/metrics.json. A model imported with --model has no training here: no best epoch, no
+ * epoch count, and no validation figures (the seeded validation split overlaps what it was trained on).
+ */
 export const MetricsSchema = loose({
-  best_epoch: int(1),
-  epochs_run: int(1),
-  val: EvaluationSchema,
+  best_epoch: v.optional(int(1)),
+  epochs_run: v.optional(int(1)),
+  val: v.optional(EvaluationSchema),
   test: EvaluationSchema,
+  /** softmax outputs for test images 0..FIRST_TEST_IMAGES-1 (absent in runs made before it was added) */
+  first_test_probabilities: v.optional(v.array(v.pipe(v.array(num()), v.length(CLASSES)))),
   /** confusion[true][predicted] counts on the test set (10 x 10). */
   confusion: v.pipe(v.array(v.pipe(v.array(int()), v.length(CLASSES))), v.length(CLASSES)),
   /** Per class: test accuracy (recall) of that class. */
@@ -117,7 +125,8 @@ export const FeatureSampleSchema = loose({
   image: v.string(),
   prediction: v.pipe(int(), v.maxValue(CLASSES - 1)),
   probabilities: v.pipe(v.array(num()), v.length(CLASSES)),
-  layers: v.pipe(v.array(LayerMapSchema), v.minLength(1)),
+  /** empty for a model without conv or pooling layers (an imported dense network) */
+  layers: v.array(LayerMapSchema),
 });
 export type FeatureSample = v.InferOutput<typeof FeatureSampleSchema>;
 
@@ -125,7 +134,7 @@ export type FeatureSample = v.InferOutput<typeof FeatureSampleSchema>;
 export const FeatureIndexSchema = loose({
   samples: v.array(FeatureSampleSchema),
   /** The untrained twin's conv2d maps of the chapter's sample, for contrast. */
-  untrained: loose({ sample: v.string(), layers: v.pipe(v.array(LayerMapSchema), v.minLength(1)) }),
+  untrained: loose({ sample: v.string(), layers: v.array(LayerMapSchema) }),
 });
 export type FeatureIndex = v.InferOutput<typeof FeatureIndexSchema>;
 

@@ -3,7 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { BadInputError } from '../core/errors.js';
 import type { RunManifest } from '../core/manifest.js';
 import type { Artifacts, Step } from '../core/step.js';
-import { DatasetArtifact, FigureFolder, FileArtifact, FolderArtifact, JsonArtifact, ModelArtifact, TensorFolder } from './artifacts.js';
+import { DatasetArtifact, FigureFolder, FileArtifact, FolderArtifact, JsonArtifact, ModelArtifact, ScratchFolder, TensorFolder } from './artifacts.js';
 import * as v from 'valibot';
 import { FeatureIndexSchema, HistorySchema, MetricsSchema, WeightStatsSchema } from './schema.js';
 
@@ -107,9 +107,9 @@ export class RunStore {
   get history(): JsonArtifact<typeof HistorySchema> {
     return new JsonArtifact(join(this.stepDir('train'), 'history.json'), HistorySchema, 'train');
   }
-  /** Per-epoch weights + optimizer state, for resume. */
+  /** Per-epoch weights + optimizer state, for resume: scratch, which a finished run can drop. */
   get trainState(): FolderArtifact {
-    return new FolderArtifact(join(this.stepDir('train'), 'state'));
+    return new ScratchFolder(join(this.stepDir('train'), 'state'));
   }
   /** The best epoch's model (early stopping restores it). */
   get trainBest(): ModelArtifact {
@@ -119,6 +119,10 @@ export class RunStore {
   // checkpoint/
   get model(): ModelArtifact {
     return new ModelArtifact(join(this.stepDir('checkpoint'), 'model.json'));
+  }
+  /** The checkpoint in the Keras 3 format, for Python users to go on in Keras. */
+  get modelKeras(): FileArtifact {
+    return new FileArtifact(join(this.stepDir('checkpoint'), 'model.keras'));
   }
   get metrics(): JsonArtifact<typeof MetricsSchema> {
     return new JsonArtifact(join(this.stepDir('checkpoint'), 'metrics.json'), MetricsSchema, 'checkpoint');

@@ -14,14 +14,27 @@ export interface Progress {
 
 const silent: Progress = { update() {}, stop() {} };
 
-export function consoleLogger(options: { tty?: boolean; quiet?: boolean } = {}): Logger {
+export interface LoggerOptions {
+  /** progress bars (default: when stderr is a terminal) */
+  tty?: boolean;
+  /** nothing but errors, which are not the logger's (`--quiet`): no info, no warning, no bar */
+  quiet?: boolean;
+  /**
+   * Where info lines go (default stdout). `--json` sends them to stderr: its stdout is one JSON
+   * line that a script parses.
+   */
+  infoStream?: NodeJS.WritableStream;
+}
+
+export function consoleLogger(options: LoggerOptions = {}): Logger {
   const tty = options.tty ?? Boolean(process.stderr.isTTY);
+  const out = options.infoStream ?? process.stdout;
   return {
     info(message) {
-      if (!options.quiet) process.stdout.write(`${message}\n`);
+      if (!options.quiet) out.write(`${message}\n`);
     },
     warn(message) {
-      process.stderr.write(`warning: ${message}\n`);
+      if (!options.quiet) process.stderr.write(`warning: ${message}\n`);
     },
     progress(label, total, unit) {
       if (!tty || options.quiet) return silent;

@@ -35,6 +35,16 @@ export const RunParamsSchema = loose({
   lang: v.optional(v.picklist(LANGS)),
   /** Extra dataset source (--data-dir or FASHION_MNIST_DIR); not part of any fingerprint. */
   dataDir: v.optional(v.string()),
+  /** --model: the trained model file the run was made from, instead of training */
+  model: v.optional(
+    loose({
+      path: v.string(),
+      sha256: v.string(),
+      format: v.string(),
+      keras_version: v.nullable(v.string()),
+      date_saved: v.nullable(v.string()),
+    }),
+  ),
 });
 
 /** The parts of a step's fingerprint, each hashed, so that a re-run can say what changed. */
@@ -48,7 +58,10 @@ export type FingerprintParts = v.InferOutput<typeof FingerprintPartsSchema>;
 
 /** What one step did in this run. */
 export const StepRecordSchema = loose({
-  status: v.picklist(['running', 'ok', 'failed']),
+  /** `imported`: the step took its output from a file (train, for --model) */
+  status: v.picklist(['running', 'ok', 'imported', 'failed']),
+  /** what an `imported` step took its output from */
+  source: v.optional(dict(v.unknown())),
   fingerprint: v.string(),
   /** absent in runs recorded before fingerprints were split into parts */
   parts: v.optional(FingerprintPartsSchema),

@@ -22,6 +22,19 @@ export interface Params {
   lang: Lang;
   /** Extra dataset source (--data-dir or FASHION_MNIST_DIR); not part of any fingerprint. */
   dataDir?: string;
+  /** --model: a trained model file the run shows instead of training one */
+  model?: ModelSource;
+}
+
+/** A model file given with --model, as inspected before the run (no TensorFlow.js needed). */
+export interface ModelSource {
+  /** absolute */
+  path: string;
+  /** of the file's bytes: what the fingerprints use (the path may change, the run stays valid) */
+  sha256: string;
+  format: 'keras3' | 'keras2-h5' | 'tfjs-layers';
+  keras_version: string | null;
+  date_saved: string | null;
 }
 
 /** The book's settings (chapter 8-2) and a small seeded subset of the same data for smoke runs. */
@@ -30,3 +43,14 @@ export const PROFILE_DEFAULTS: Record<Profile, Omit<Params, 'backend' | 'lang' |
   quick: { seed: 42, epochs: 3, batchSize: 32, patience: 2, trainSize: 6_000, valSize: 1_500 },
 };
 
+
+/** The params only training uses: an imported model's run records none of them. */
+export const TRAINING_PARAMS = ['profile', 'epochs', 'batchSize', 'patience', 'trainSize', 'valSize'] as const;
+
+/** The params as run.json records them: for an imported model (--model), without the training ones it never used. */
+export function recordedParams(p: Params): Partial<Params> {
+  if (!p.model) return p;
+  const out: Partial<Params> = { ...p };
+  for (const key of TRAINING_PARAMS) delete out[key];
+  return out;
+}

@@ -8,8 +8,8 @@ import { digestPaths, sha256, stableStringify } from './hash.js';
 import { lockRun } from './lock.js';
 import type { Logger } from './log.js';
 import { gitCommit, packageVersions, readManifest, RUN_SCHEMA_VERSION, writeManifest, type FingerprintParts, type RunManifest } from './manifest.js';
-import type { Params } from './params.js';
-import type { Artifacts, RunFolder, Step } from './step.js';
+import { recordedParams, type Params } from './params.js';
+import { pathsOf, type RunFolder, type Step, type StepOutcome } from './step.js';
 
 export interface Backend {
   /** The backend in use: tensorflow, wasm or cpu. */
@@ -33,12 +33,26 @@ export interface RunOptions<S extends RunFolder<S>> {
   backendPackages: readonly string[];
   /** Starts the backend; called before the first step that runs (a no-op re-run never pays for it). */
   startBackend(): Promise<void>;
+  /**
+   * Filled in as the steps go: the caller still has it when runPipeline throws or the process is
+   * interrupted, for the last line of the run (`--json`).
+   */
+  progress?: RunProgress;
 }
 
 export interface RunSummary {
   ran: string[];
   skipped: string[];
 }
+
+export interface RunProgress extends RunSummary {
+  /** per step handled: a ran step's duration (as in run.json), a skipped one's check */
+  seconds: Record<string, number>;
+  /** the step being checked or run; still set when runPipeline throws: the step that failed */
+  current: string | null;
+}
+
+export const newProgress = (): RunProgress => ({ ran: [], skipped: [], seconds: {}, current: null });
 
 export class StepFailedError extends Error {
   constructor(
@@ -49,15 +63,13 @@ export class StepFailedError extends Error {
   }
 }
 
-const pathsOf = (artifacts: Artifacts): string[] => Object.values(artifacts).flatMap((a) => [...a.paths]);
-
 /**
  * What a step's output depends on, each part hashed: the params it uses, what it reads, its code
  * (its module, every project module it loads, its templates, the versions of the packages whose
  * output it records) and, for steps whose numbers depend on it, the backend.
  */
 async function fingerprintParts<S>(step: Step<S>, params: Params, store: S, backend: Backend, opts: Pick<RunOptions<never>, 'backendCode' | 'backendPackages'>): Promise<FingerprintParts> {
-  const reads = pathsOf(step.inputs(store));
+  const reads = pathsOf(step.inputs(store, params));
   for (const path of reads) {
     if (!(await exists(path))) {
       throw new BadInputError(
@@ -88,7 +100,7 @@ function whatChanged(before: FingerprintParts | undefined, now: FingerprintParts
 /** Runs the selected steps in pipeline order under the run's lock, recording each in run.json. */
 export async function runPipeline<S extends RunFolder<S>>(opts: RunOptions<S>): Promise<RunSummary> {
   const { store, params, log, backend } = opts;
-  const release = await lockRun(store.runDir, store.runId);
+  const release = await lockRun(store.runDir, store.runId, log);
   try {
     log.info(`run ${store.runId} in ${store.runDir}`);
     log.info(`backend: ${backend.name} (${backend.reason})`);
@@ -98,20 +110,23 @@ export async function runPipeline<S extends RunFolder<S>>(opts: RunOptions<S>): 
     if (stale > 0) log.info(`removed ${stale} temporary file(s) left by a killed run`);
     const manifest = await openManifest(store, params, backend, opts.steps.map((s) => s.name));
 
-    const summary: RunSummary = { ran: [], skipped: [] };
+    const summary = opts.progress ?? newProgress();
     for (const step of opts.steps) {
       if (!opts.selected.includes(step.name)) continue;
+      summary.current = step.name;
+      const checking = Date.now();
       const parts = await fingerprintParts(step, params, store, backend, opts);
       const fp = fingerprintOf(step.name, parts);
       const record = manifest.steps[step.name];
       if (
         !opts.force &&
-        record?.status === 'ok' &&
+        (record?.status === 'ok' || record?.status === 'imported') &&
         record.fingerprint === fp &&
         record.outputs === (await digestPaths(pathsOf(step.outputs(store))))
       ) {
         log.info(`${step.name}: up to date, skipped`);
         summary.skipped.push(step.name);
+        summary.seconds[step.name] = (Date.now() - checking) / 1000;
         continue;
       }
       const started = new Date();
@@ -120,7 +135,7 @@ export async function runPipeline<S extends RunFolder<S>>(opts: RunOptions<S>): 
       log.info(`${step.name}: running${opts.force ? ' (--force)' : whatChanged(record?.parts, parts)}`);
 
       await opts.startBackend();
-      await runStep(step, store, { params, log, backend: backend.name, force: opts.force }).catch(async (err: unknown) => {
+      const outcome = await runStep(step, store, { params, log, backend: backend.name, force: opts.force }).catch(async (err: unknown) => {
         manifest.steps[step.name] = {
           status: 'failed',
           fingerprint: fp,
@@ -136,7 +151,8 @@ export async function runPipeline<S extends RunFolder<S>>(opts: RunOptions<S>): 
       });
       const seconds = (Date.now() - started.getTime()) / 1000;
       manifest.steps[step.name] = {
-        status: 'ok',
+        status: outcome?.status ?? 'ok',
+        ...(outcome ? { source: outcome.source } : {}),
         fingerprint: fp,
         parts,
         outputs: await digestPaths(pathsOf(step.outputs(store))),
@@ -144,10 +160,12 @@ export async function runPipeline<S extends RunFolder<S>>(opts: RunOptions<S>): 
         seconds,
       };
       await writeManifest(store.runJson, manifest);
-      log.info(`${step.name}: done in ${seconds.toFixed(1)} s`);
+      log.info(`${step.name}: ${outcome ? outcome.status : 'done'} in ${seconds.toFixed(1)} s`);
       summary.ran.push(step.name);
+      summary.seconds[step.name] = seconds;
     }
-    return summary;
+    summary.current = null;
+    return { ran: summary.ran, skipped: summary.skipped };
   } finally {
     await release();
   }
@@ -162,8 +180,8 @@ async function openManifest<S extends RunFolder<S>>(store: S, params: Params, ba
     run_id: store.runId,
     created: previous?.created ?? now,
     updated: now,
-    params,
-    profile: params.profile,
+    params: recordedParams(params),
+    profile: params.model ? 'imported' : params.profile,
     seed: params.seed,
     backend: backend.name,
     backend_reason: backend.reason,
@@ -181,16 +199,17 @@ async function runStep<S extends RunFolder<S>>(
   step: Step<S>,
   store: S,
   ctx: { params: Params; log: Logger; backend: string; force: boolean },
-): Promise<void> {
+): Promise<void | StepOutcome> {
   const staged = step.staged !== false;
   const final = store.finalStepDir(step.name);
   const staging = `${final}.staging`;
   try {
     if (staged) await rm(staging, { recursive: true, force: true });
     const view = staged ? store.withStaging(step.name, staging) : store;
-    await step.run({ ...ctx, runId: store.runId, inputs: step.inputs(store), outputs: step.outputs(view) });
+    const outcome = await step.run({ ...ctx, runId: store.runId, inputs: step.inputs(store, ctx.params), outputs: step.outputs(view) });
     faultPoint(`step-done:${step.name}`);
     if (staged) await swapDir(staging, final);
+    return outcome;
   } catch (err) {
     if (staged) await rm(staging, { recursive: true, force: true });
     throw err;

@@ -9,7 +9,18 @@ export interface Artifact {
   readonly paths: readonly string[];
 }
 
-export type Artifacts = Record<string, Artifact>;
+/** A step's named artifacts; `undefined` for one this run does not have (an imported model has no training history). */
+export type Artifacts = Record<string, Artifact | undefined>;
+
+/** Every path of a step's artifacts, in declaration order. */
+export const pathsOf = (artifacts: Artifacts): string[] => Object.values(artifacts).flatMap((a) => (a ? [...a.paths] : []));
+
+/** What a step reports besides success: `imported` when it took its output from a file instead of computing it. */
+export interface StepOutcome {
+  status: 'imported';
+  /** what was imported, recorded in run.json (e.g. the model file's path, SHA-256, format) */
+  source: Record<string, unknown>;
+}
 
 /** What the runner needs of a run folder; the catalog's RunStore is the one implementation. */
 export interface RunFolder<Self> {
@@ -62,8 +73,9 @@ export interface Step<S, I extends Artifacts = Artifacts, O extends Artifacts = 
   usesBackend?: boolean;
   /** The params this step's output depends on (and only those: changing another must not redo it). */
   params(p: Params): Record<string, unknown>;
-  inputs(store: S): I;
+  /** `params` decides which inputs a run has (an imported model's run has no history); absent, a trained run's. */
+  inputs(store: S, params?: Params): I;
   outputs(store: S): O;
   // A method, not a property: a Step<S, {history: ...}> is then usable where a Step<S> is expected.
-  run(ctx: StepContext<I, O>): Promise<void>;
+  run(ctx: StepContext<I, O>): Promise<void | StepOutcome>;
 }

@@ -10,7 +10,7 @@ import {
   writeCacheManifest,
   type CacheManifest,
 } from './download-cache.js';
-import { describeOwner, LockHeldError, lockWithOwner } from '../core/lock.js';
+import { describeOwner, LockHeldError, LockLostError, lockWithOwner, type HeldLock } from '../core/lock.js';
 import type { Logger } from '../core/log.js';
 import { SourceError, type Source } from './sources/source.js';
 
@@ -54,12 +54,18 @@ class Failures {
 /**
  * One writer at a time fills the shared cache; another pipeline waits for it (up to ~10 minutes).
  * The lock of a pipeline that was killed is taken over at once (lockWithOwner), not waited out.
+ * `guard` is called before every write to the cache: a lost lock (removed, or taken by another
+ * process) stops the writer there with an error, so that two writers never mix.
  */
-async function lockCache(dir: string, log: Logger): Promise<() => Promise<void>> {
-  const options = { stale: 30_000, onCompromised: (err: Error) => log.warn(`dataset cache lock lost: ${err.message}`) };
+async function lockCache(dir: string, log: Logger): Promise<{ guard: () => Promise<void>; release: () => Promise<void> }> {
+  const lost = (err: unknown): never => {
+    if (!(err instanceof LockLostError)) throw err;
+    throw new Error(`the dataset cache lock ${err.message}: stopped before writing to ${dir} again, so that two writers never mix; run the same command again`);
+  };
   for (let attempt = 0; ; attempt++) {
+    let lock: HeldLock;
     try {
-      return await lockWithOwner(dir, options);
+      lock = await lockWithOwner(dir, { watchMs: 5_000 });
     } catch (err) {
       if (!(err instanceof LockHeldError)) throw err;
       if (attempt === 300) {
@@ -67,7 +73,10 @@ async function lockCache(dir: string, log: Logger): Promise<() => Promise<void>>
       }
       if (attempt === 0) log.info(`waiting for another pipeline that is filling ${dir}`);
       await new Promise((resolve) => setTimeout(resolve, 2_000));
+      continue;
     }
+    if (lock.tookOver) log.info(`took over the lock of ${dir} from ${describeOwner(lock.tookOver)}, which no longer runs`);
+    return { guard: () => lock.assertHeld().catch(lost), release: () => lock.release().catch(lost) };
   }
 }
 
@@ -76,7 +85,7 @@ async function lockCache(dir: string, log: Logger): Promise<() => Promise<void>>
  * trusted as is; any other file found there is verified again (re-recorded when good).
  * Returns null when the cache holds a good copy, else why not.
  */
-async function checkCached(dir: string, file: DatasetFile, manifest: CacheManifest, log: Logger): Promise<string | null> {
+async function checkCached(dir: string, file: DatasetFile, manifest: CacheManifest, log: Logger, guard: () => Promise<void>): Promise<string | null> {
   const name = gzName(file);
   const entry = manifest.files[name];
   if (await cachedFileMatches(dir, file, entry)) {
@@ -93,6 +102,7 @@ async function checkCached(dir: string, file: DatasetFile, manifest: CacheManife
     return `${name} fails verification (${verified.why})`;
   }
   const source = entry?.source ?? path;
+  if (verified.gz !== bytes) await guard();
   manifest.files[name] = verified.gz === bytes ? await cacheEntry(dir, file, bytes, source) : await storeVerified(dir, file, verified.gz, source);
   log.info(`${name}: cached, verified again (from ${source})`);
   return null;
@@ -105,7 +115,7 @@ async function checkCached(dir: string, file: DatasetFile, manifest: CacheManife
  */
 export async function acquireDataset({ cacheDir, sources, log }: AcquireOptions): Promise<void> {
   await mkdir(cacheDir, { recursive: true });
-  const release = await lockCache(cacheDir, log);
+  const { guard, release } = await lockCache(cacheDir, log);
   const cacheLabel = `cache ${cacheDir}`;
   const failures = new Failures([cacheLabel, ...sources.map((s) => s.label)]);
   const dead = new Map<Source, string>();
@@ -116,7 +126,7 @@ export async function acquireDataset({ cacheDir, sources, log }: AcquireOptions)
     const before = JSON.stringify(manifest);
     for (const file of DATASET_FILES) {
       const name = gzName(file);
-      const cacheProblem = await checkCached(cacheDir, file, manifest, log);
+      const cacheProblem = await checkCached(cacheDir, file, manifest, log, guard);
       if (cacheProblem === null) continue;
       failures.add(cacheLabel, name, cacheProblem);
       let done = false;
@@ -134,6 +144,7 @@ export async function acquireDataset({ cacheDir, sources, log }: AcquireOptions)
             failures.add(source.label, name, `${found.origin} fails verification (${verified.why})`);
             continue;
           }
+          await guard();
           manifest.files[name] = await storeVerified(cacheDir, file, verified.gz, found.origin);
           await writeCacheManifest(cacheDir, manifest);
           log.info(`${name}: verified, from ${found.origin}`);
@@ -148,7 +159,10 @@ export async function acquireDataset({ cacheDir, sources, log }: AcquireOptions)
       if (!done) failed.push(name);
     }
     // Written only when something changed, so that a no-op run leaves the cache byte-identical.
-    if (JSON.stringify(manifest) !== before) await writeCacheManifest(cacheDir, manifest);
+    if (JSON.stringify(manifest) !== before) {
+      await guard();
+      await writeCacheManifest(cacheDir, manifest);
+    }
   } finally {
     await Promise.all(sources.map((s) => s.close?.()));
     await release();

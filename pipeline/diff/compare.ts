@@ -66,13 +66,19 @@ function metricsOf(run: LoadedRun): Record<string, Metric> {
   const out: Record<string, Metric> = {
     'test.accuracy': { value: m.test.accuracy, better: 1 },
     'test.loss': { value: m.test.loss, better: -1 },
-    'val.accuracy': { value: m.val.accuracy, better: 1 },
-    'val.loss': { value: m.val.loss, better: -1 },
-    best_epoch: { value: m.best_epoch, better: 0 },
-    epochs_run: { value: m.epochs_run, better: 0 },
-    'train.seconds': { value: h.rows.reduce((s, r) => s + r.seconds, 0), better: -1, timing: true },
-    'train.samples_per_s': { value: h.rows.reduce((s, r) => s + r.samples_per_s, 0) / Math.max(1, h.rows.length), better: 1, timing: true },
   };
+  // An imported model has no validation figures and no training: those metrics are absent, and
+  // a rule naming one fails as for any metric one of the runs lacks.
+  if (m.val) {
+    out['val.accuracy'] = { value: m.val.accuracy, better: 1 };
+    out['val.loss'] = { value: m.val.loss, better: -1 };
+  }
+  if (m.best_epoch !== undefined) out.best_epoch = { value: m.best_epoch, better: 0 };
+  if (m.epochs_run !== undefined) out.epochs_run = { value: m.epochs_run, better: 0 };
+  if (h) {
+    out['train.seconds'] = { value: h.rows.reduce((s, r) => s + r.seconds, 0), better: -1, timing: true };
+    out['train.samples_per_s'] = { value: h.rows.reduce((s, r) => s + r.samples_per_s, 0) / Math.max(1, h.rows.length), better: 1, timing: true };
+  }
   for (const [name, rec] of Object.entries(manifest.steps)) {
     if (typeof rec?.seconds === 'number') out[`steps.${name}.seconds`] = { value: rec.seconds, better: -1, timing: true };
   }

@@ -108,16 +108,17 @@ function mapFigures(a: LoadedRun, b: LoadedRun, c: Comparison, labels: [string, 
 
 export function buildDiffFigures(a: LoadedRun, b: LoadedRun, c: Comparison, classNames: readonly string[]): DiffFigure[] {
   const labels = runLabels(a, b);
+  // A model imported with --model has no history: its curves are left out (none when neither has one).
+  const curves = [
+    { label: labels[0], color: COLORS.a, history: a.history },
+    { label: labels[1], color: COLORS.b, history: b.history },
+  ].flatMap(({ history, ...run }) => (history ? [{ ...run, history }] : []));
+  const learning: DiffFigure[] =
+    curves.length === 0
+      ? []
+      : [{ name: 'learning-curves', kind: 'learning-curves', title: curves.length === 2 ? 'Learning curves of A and B' : `Learning curves of ${curves[0].label}`, spec: learningCurvesOverlaySpec(curves) }];
   return [
-    {
-      name: 'learning-curves',
-      kind: 'learning-curves',
-      title: 'Learning curves of A and B',
-      spec: learningCurvesOverlaySpec([
-        { label: labels[0], color: COLORS.a, history: a.history },
-        { label: labels[1], color: COLORS.b, history: b.history },
-      ]),
-    },
+    ...learning,
     histogramFigure(a, b, labels),
     ...kernelFigures(a, b, c, labels),
     ...mapFigures(a, b, c, labels),

@@ -17,7 +17,8 @@ export interface LoadedRun {
   label: string;
   store: RunStore;
   manifest: RunManifest;
-  history: History;
+  /** null for a run of a model imported with --model (it was not trained here) */
+  history: History | null;
   metrics: Metrics;
   stats: WeightStats;
   features: FeatureIndex;
@@ -46,14 +47,18 @@ export async function loadRun(arg: string, artifacts: string): Promise<LoadedRun
   const fix = `finish that run first (npm run pipeline -- --run ${store.runId} ...) or pick a complete run folder`;
   const incomplete = (what: string) => new BadInputError(`run ${arg} is incomplete: ${what}; ${fix}`);
 
-  const required = [store.runJson, store.history.path, store.metrics.path, store.weights.index.path, store.featureMaps.index.path];
+  if (!(await exists(store.runJson))) throw incomplete(`missing ${store.runJson}`);
+  const manifest = await readManifest(store.runJson);
+  if (!manifest) throw incomplete(`missing ${store.runJson}`);
+  // An imported model (--model) was not trained here: its run has no history.
+  const imported = manifest.params.model !== undefined;
+  const required = [...(imported ? [] : [store.history.path]), store.metrics.path, store.weights.index.path, store.featureMaps.index.path];
   const missing: string[] = [];
   for (const path of required) if (!(await exists(path))) missing.push(path);
   if (missing.length > 0) throw incomplete(`missing ${missing.join(', ')}`);
-  const manifest = await readManifest(store.runJson);
-  if (!manifest) throw incomplete(`missing ${store.runJson}`);
   // A failed step keeps its last good output: that output would not belong to this run's params.
-  const unfinished = DIFF_READS.filter((s) => manifest.steps[s]?.status !== 'ok');
+  const done = (status: string | undefined) => status === 'ok' || status === 'imported';
+  const unfinished = DIFF_READS.filter((s) => !done(manifest.steps[s]?.status));
   if (unfinished.length > 0) {
     throw incomplete(`${store.runJson} records step(s) ${unfinished.map((s) => `${s} (${manifest.steps[s]?.status ?? 'not run'})`).join(', ')}`);
   }
@@ -69,11 +74,11 @@ export async function loadRun(arg: string, artifacts: string): Promise<LoadedRun
       }
       throw err;
     });
-  const history = await read(store.history);
+  const history = imported ? null : await read(store.history);
   const metrics = await read(store.metrics);
   const stats = await read(store.weights.index);
   const features = await read(store.featureMaps.index);
-  if (history.rows.length === 0) throw incomplete(`${store.history.path} has no epochs`);
+  if (history?.rows.length === 0) throw incomplete(`${store.history.path} has no epochs`);
   if (Object.keys(stats.trained).length === 0) throw incomplete(`${store.weights.index.path} lists no trained tensors`);
 
   const weights = new Map<string, NpyArray>();

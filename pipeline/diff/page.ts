@@ -88,7 +88,8 @@ export function buildDiffContext({ lang, a, b, comparison: c, rules, failed, fig
     params,
     setup,
     metrics: { quality, timings },
-    training: { figure: figure('learning-curves'), epochs: [a.history.rows.length, b.history.rows.length] },
+    // null epochs: a model imported with --model, not trained here
+    training: { figure: figure('learning-curves'), epochs: [a.history?.rows.length ?? null, b.history?.rows.length ?? null] },
     weights: {
       identical: c.weights.identical,
       max_abs_delta: c.weights.maxAbsDelta,

@@ -45,6 +45,8 @@ const signed = (v: number) => (v > 0 ? `+${fmt(v)}` : v === 0 ? '0' : fmt(v));
 /** Markdown table cells must not break the table or inject markup. */
 const cell = (s: string) => s.replace(/[|<>`\\\n]/g, (ch) => (ch === '\n' ? ' ' : `\\${ch}`));
 /** A code span (outside tables): backslash escapes do not apply inside one, so drop what would end it. */
+/** A param's value; absent in one run (an imported run has `model`, a trained one does not) shows as a dash. */
+const value = (v: unknown) => (v === undefined ? '–' : JSON.stringify(v));
 const code = (s: string) => `\`${s.replace(/[`\n]/g, ' ')}\``;
 
 export function summaryMarkdown(c: Comparison, rules: Rule[], failed: Rule[], figures: Record<string, string>, html: string): string {
@@ -68,7 +70,7 @@ export function summaryMarkdown(c: Comparison, rules: Rule[], failed: Rule[], fi
           '.',
   );
   if (c.params.length > 0) {
-    lines.push('', `**Params changed:** ${c.params.map((p) => `${cell(p.name)} ${cell(JSON.stringify(p.a))} → ${cell(JSON.stringify(p.b))}`).join('; ')}`);
+    lines.push('', `**Params changed:** ${c.params.map((p) => `${cell(p.name)} ${cell(value(p.a))} → ${cell(value(p.b))}`).join('; ')}`);
   }
   lines.push('', `**Report:** ${code(html)}`);
   const figs = Object.entries(figures);

@@ -56,3 +56,20 @@ export function buildModel(seed: number): tf.LayersModel {
   model.add(tf.layers.dense({ name: 'dense_1', units: 10, activation: 'softmax', kernelInitializer: kernel(7) }));
   return model;
 }
+
+/**
+ * The untrained twin of a run's model, for contrast: the same architecture, never trained,
+ * initialised with `seed`. A model trained here is the book's CNN, so its twin is exactly
+ * `buildModel(seed)`, the model training started from. An imported model (--model) may be any
+ * architecture: its own config, every kernel drawn from a seeded Glorot-uniform (Keras's default,
+ * and what buildModel uses) and every bias zero.
+ */
+export async function untrainedTwin(model: tf.LayersModel, seed: number, imported: boolean): Promise<tf.LayersModel> {
+  if (!imported) return buildModel(seed);
+  const topology = model.toJSON(undefined, false) as unknown as { config: { layers: { config: Record<string, unknown> }[] } };
+  topology.config.layers.forEach((layer, i) => {
+    if ('kernel_initializer' in layer.config) layer.config.kernel_initializer = { class_name: 'GlorotUniform', config: { seed: initSeed(seed, i) } };
+    if ('bias_initializer' in layer.config) layer.config.bias_initializer = { class_name: 'Zeros', config: {} };
+  });
+  return tf.models.modelFromJSON({ modelTopology: topology as unknown as tf.io.ModelJSON['modelTopology'] } as tf.io.ModelJSON);
+}

@@ -95,3 +95,11 @@ export function evaluate(
   }
   return { loss: lossSum / n, accuracy: correct / n, predictions };
 }
+
+/** The model's class probabilities for the first `count` images (one row per image). */
+export function probabilities(model: tf.LayersModel, images: Float32Array, count: number): number[][] {
+  const probs = tf.tidy(() => model.predict(tf.tensor4d(images.subarray(0, count * PIXELS), [count, ...IMAGE_SHAPE])) as tf.Tensor2D);
+  const rows = probs.arraySync();
+  probs.dispose();
+  return rows;
+}

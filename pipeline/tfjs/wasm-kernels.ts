@@ -3,7 +3,8 @@
  * The wasm backend has no Conv2DBackpropFilter, so out of the box a Conv2D cannot train on it,
  * and runs Conv2DBackpropInput and MaxPoolGrad as slow naive loops. These replace them with
  * kernels built from what it runs fast (XNNPACK conv2d and matMul) or from single passes over
- * the wasm heap; a case a fast path does not cover goes to the backend's own kernel.
+ * the wasm heap; a case a fast path does not cover goes to the backend's own kernel. Each kernel
+ * counts which way it went (kernel-counters.ts).
  * backend.ts registers them when it starts the wasm backend.
  */
 import { tf } from './tf.js';
@@ -15,8 +16,8 @@ import { maxPoolGrad } from './wasm-kernels/max-pool-grad.js';
 
 const BACKEND = 'wasm';
 
-/** The kernels registered here already (registering is idempotent). */
-const registered = new Set<string>();
+/** The configs registered here, by kernel name (registering is idempotent). */
+const registered = new Map<string, tf.KernelConfig>();
 
 type Impl = (args: KernelArgs<never>, original: tf.KernelConfig | undefined) => tf.TensorInfo | tf.TensorInfo[];
 
@@ -36,6 +37,17 @@ function required(config: tf.KernelConfig | undefined, name: string): tf.KernelC
 export const WASM_TRAINING_KERNELS = Object.keys(IMPLS);
 
 /**
+ * The config registerWasmTrainingKernels registered for `name`: tf.getKernel(name, 'wasm') is this
+ * very object while the backend runs the project's kernel (and not the backend's own, which gives
+ * the same numbers). Throws before registration.
+ */
+export function wasmTrainingKernel(name: string): tf.KernelConfig {
+  const config = registered.get(name);
+  if (!config) throw new Error(`${name}: no project kernel registered on wasm (registerWasmTrainingKernels not called?)`);
+  return config;
+}
+
+/**
  * Registers the project's kernels on the wasm backend, replacing the backend's own. Call after
  * importing @tensorflow/tfjs-backend-wasm (which registers its kernels) and before
  * tf.setBackend('wasm') (which runs the kernels' setup). Idempotent.
@@ -45,13 +57,14 @@ export function registerWasmTrainingKernels(): void {
     if (registered.has(name)) continue;
     const original = tf.getKernel(name, BACKEND);
     if (original) tf.unregisterKernel(name, BACKEND);
-    registered.add(name);
-    tf.registerKernel({
+    const config: tf.KernelConfig = {
       kernelName: name,
       backendName: BACKEND,
       // The original's setup binds its wasm function, which the fallback path calls.
       setupFunc: original?.setupFunc,
       kernelFunc: (args) => impl(args as KernelArgs<never>, original),
-    });
+    };
+    registered.set(name, config);
+    tf.registerKernel(config);
   }
 }

@@ -17,17 +17,19 @@ export function subModelCode(i: number): string {
   return `tf.model({inputs: model.inputs, outputs: model.layers[${i}].output})`;
 }
 
-/** Indices of the conv and pooling layers, the ones whose outputs are feature maps. */
+/**
+ * Indices of the conv and pooling layers, the ones whose outputs are feature maps: none for a
+ * dense network (an imported chapter-7 model), whose report says so instead of drawing maps.
+ */
 export function mapLayerIndices(model: tf.LayersModel, source: string): number[] {
-  const indices = model.layers.flatMap((l, i) => (MAP_LAYER_CLASSES.has(l.getClassName()) ? [i] : []));
   const input = model.inputs[0]?.shape.slice(1).join();
-  if (indices.length === 0 || input !== IMAGE_SHAPE.join()) {
+  if (input !== IMAGE_SHAPE.join()) {
     throw new BadInputError(
-      `${source} is not the book's CNN (input ${input ?? 'none'}, ${indices.length} conv/pooling layers); ` +
+      `${source} does not take Fashion-MNIST images (its input is ${input ?? 'none'}, expected ${IMAGE_SHAPE.join()}); ` +
         're-create the checkpoint (npm run pipeline -- --from train --force)',
     );
   }
-  return indices;
+  return model.layers.flatMap((l, i) => (MAP_LAYER_CLASSES.has(l.getClassName()) ? [i] : []));
 }
 
 /**

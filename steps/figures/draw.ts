@@ -14,12 +14,12 @@ type Sources = ReturnType<typeof figureSources>;
 
 /** Reads what the figures need; a missing or inconsistent artifact is bad input naming its file. */
 export async function loadFigureInputs(inputs: Sources, lang: Lang): Promise<FigureInputs> {
-  const history = await inputs.history.read();
+  const history = inputs.history ? await inputs.history.read() : null;
   const metrics = await inputs.metrics.read();
   const stats = await inputs.weights.index.read();
   const features = await inputs.maps.index.read();
   const model = await inputs.model.summary();
-  if (history.rows.length === 0) throw new BadInputError(`${inputs.history.path} has no epochs: run the train step again (add --force)`);
+  if (history?.rows.length === 0 && inputs.history) throw new BadInputError(`${inputs.history.path} has no epochs: run the train step again (add --force)`);
   if (features.samples.length === 0) throw new BadInputError(`${inputs.maps.index.path} lists no samples: run the feature-maps step again (add --force)`);
 
   const kernels: FigureInputs['kernels'] = { trained: {}, untrained: {} };

@@ -1,19 +1,34 @@
 /**
  * A run folder for the tests of the steps after `checkpoint`: the real dataset linked into the
- * cache, and a small real model (the book's CNN, a few Adam steps on real images) saved where the
+ * cache from the suite's own (test/global-setup.ts), and a small real model (the book's CNN, a few Adam steps on real images) saved where the
  * checkpoint step puts the best model.
  */
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { inject } from 'vitest';
 import { datasetFiles, loadFashionMnist } from '../../pipeline/catalog/dataset.js';
 import { buildModel } from '../../pipeline/ml/model.js';
 import { saveModel } from '../../pipeline/catalog/model-io.js';
 import { RunStore } from '../../pipeline/catalog/store.js';
 import { tf } from '../../pipeline/tfjs/tf.js';
 import { trainBatch } from '../../pipeline/ml/trainer.js';
+import { DEBIAN_DATASET_DIR } from '../../pipeline/data/sources/apt.js';
 
-export const SYSTEM_DATASET = '/usr/share/datasets/fashion-mnist';
+/**
+ * The suite's dataset cache: the four Fashion-MNIST .gz files, filled once by the download step's
+ * chain (test/global-setup.ts) and verified against the pinned SHA-256s. Tests that need the data
+ * read it here, wherever it came from.
+ */
+export function datasetDir(): string {
+  return inject('datasetDir');
+}
+
+/**
+ * Debian's dataset-fashion-mnist folder, for the tests about that source (the download step
+ * naming it as where a file came from). Tests that only need the data use datasetDir().
+ */
+export const SYSTEM_DATASET = DEBIAN_DATASET_DIR;
 
 export interface FixtureRun {
   root: string;
@@ -21,10 +36,10 @@ export interface FixtureRun {
   cleanup(): Promise<void>;
 }
 
-/** Links Debian's Fashion-MNIST files into the store's dataset cache. */
+/** Links the suite's verified Fashion-MNIST files into the store's dataset cache. */
 export async function linkDataset(store: RunStore): Promise<void> {
   await mkdir(store.dataDir, { recursive: true });
-  for (const path of datasetFiles(store.dataDir)) await symlink(join(SYSTEM_DATASET, basename(path)), path);
+  for (const path of datasetFiles(store.dataDir)) await symlink(join(datasetDir(), basename(path)), path);
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { PROJECT_ROOT } from '../../pipeline/core/manifest.js';
 
@@ -120,4 +120,28 @@ export async function snapshot(dir: string): Promise<Map<string, string>> {
   };
   await walk(dir);
   return new Map([...out].sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/**
+ * A fault point (pipeline/core/fault.ts) where a child pauses until the test lets it go on: pass
+ * `env` to the child, wait for `reached` in its output, call `release()`. The order of several
+ * children is then made by the test, never left to timing.
+ */
+export interface Pause {
+  env: NodeJS.ProcessEnv;
+  reached: RegExp;
+  release(): Promise<void>;
+}
+
+let pauses = 0;
+
+/** `dir`: where the release file goes (a temporary folder of the test). */
+export function pauseAt(point: string, dir: string, hit = 1): Pause {
+  const file = join(dir, `release-${++pauses}`);
+  const escaped = point.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return {
+    env: { CNN_LENS_FAULT: `${point}@${hit},pause-until=${file}` },
+    reached: new RegExp(`^fault: paused at ${escaped} until `, 'm'),
+    release: () => writeFile(file, ''),
+  };
 }

@@ -2,6 +2,7 @@
 import { consoleLogger, type Logger } from '../../pipeline/core/log.js';
 import type { Params } from '../../pipeline/core/params.js';
 import type { Artifacts, Step, StepContext } from '../../pipeline/core/step.js';
+export { pathsOf } from '../../pipeline/core/step.js';
 import type { RunStore } from '../../pipeline/catalog/store.js';
 
 export interface ContextOptions {
@@ -24,13 +25,10 @@ export function stepContext<I extends Artifacts, O extends Artifacts>(
   return {
     params,
     runId: store.runId,
-    inputs: step.inputs(store),
+    inputs: step.inputs(store, params),
     outputs: step.outputs(store),
     log: opts.log ?? consoleLogger({ quiet: true }),
     backend: opts.backend ?? 'cpu',
     force: opts.force ?? false,
   };
 }
-
-/** The paths a step's artifacts declare (what the runner digests), in declaration order. */
-export const pathsOf = (artifacts: Artifacts): string[] => Object.values(artifacts).flatMap((a) => [...a.paths]);

@@ -16,7 +16,8 @@ import type { FigureSpecOf } from './write-figure.js';
 import { modelDiagramSpec } from './model-diagram.js';
 
 export interface FigureInputs {
-  history: History;
+  /** null for a model imported with --model: it was not trained here */
+  history: History | null;
   metrics: Metrics;
   model: ModelSummary;
   stats: WeightStats;
@@ -160,7 +161,7 @@ export function buildFigures(inputs: FigureInputs): FigureSpec[] {
     ...kernelFigures(inputs),
     ...chapterSampleFigures(inputs),
     ...classFigures(inputs),
-    { name: 'learning-curves', kind: 'learning-curves', title: 'Learning curves', spec: learningCurvesSpec(inputs.history) },
+    ...(inputs.history ? [{ name: 'learning-curves', kind: 'learning-curves' as const, title: 'Learning curves', spec: learningCurvesSpec(inputs.history) }] : []),
     { name: 'confusion', kind: 'confusion', title: 'Test confusion matrix', spec: confusionSpec(inputs.metrics.confusion, inputs.classNames) },
     {
       name: 'per-class-accuracy',

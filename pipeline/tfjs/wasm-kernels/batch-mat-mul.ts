@@ -12,7 +12,10 @@
  * packs the small dyᵀ instead of the 313,600 weights.
  */
 import { tf } from '../tf.js';
+import { kernelCounter } from '../kernel-counters.js';
 import { asTensor, type KernelArgs, type RawKernelArgs } from './heap.js';
+
+const counter = kernelCounter(tf.BatchMatMul);
 
 export function batchMatMul(
   args: KernelArgs<tf.BatchMatMulAttrs>,
@@ -22,10 +25,19 @@ export function batchMatMul(
   const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const outerA = tf.util.sizeFromShape(a.shape.slice(0, -2));
   const outerB = tf.util.sizeFromShape(b.shape.slice(0, -2));
-  const plain = !attrs.transposeA && !attrs.transposeB;
-  if (plain || outerA !== 1 || outerB !== 1 || a.dtype !== 'float32' || b.dtype !== 'float32') {
+  if (!attrs.transposeA && !attrs.transposeB) {
+    // what XNNPACK runs fast already: not this kernel's business
+    counter.passthrough();
     return original.kernelFunc(args as unknown as RawKernelArgs);
   }
+  let refused: string | undefined;
+  if (outerA !== 1 || outerB !== 1) refused = 'batched (outer size > 1)';
+  else if (a.dtype !== 'float32' || b.dtype !== 'float32') refused = 'not float32';
+  if (refused) {
+    counter.fallback(refused);
+    return original.kernelFunc(args as unknown as RawKernelArgs);
+  }
+  counter.fast();
   const [ra, ca] = a.shape.slice(-2);
   const [rb, cb] = b.shape.slice(-2);
   const sizeA = ra * ca;

@@ -9,7 +9,10 @@
  * backend's Conv2D (the kernel has no dilations).
  */
 import { tf } from '../tf.js';
+import { kernelCounter } from '../kernel-counters.js';
 import { asTensor, type KernelArgs, type WasmHeapBackend } from './heap.js';
+
+const counter = kernelCounter(tf.Conv2DBackpropFilter);
 
 export function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs<tf.Conv2DBackpropFilterAttrs>): tf.TensorInfo {
   const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
@@ -34,11 +37,14 @@ export function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs<tf.C
     const colInfo = wasm.makeOutput([kh * kw * inChannels, n], 'float32');
     // The tensor takes over the reference that makeOutput gave, so the tidy frees the patches.
     const cols = tf.engine().makeTensorFromTensorInfo(colInfo) as tf.Tensor2D;
-    if (info.strideHeight === 1 && info.strideWidth === 1 && outWidth === info.inWidth) {
+    const stride1 = info.strideHeight === 1 && info.strideWidth === 1;
+    if (stride1 && outWidth === info.inWidth) {
+      counter.fast();
       // channel-major copy of x: each patch row is then made of long contiguous runs
       const planes = tf.transpose(asTensor(x), [3, 0, 1, 2]);
       patchesByBlocks(wasm.typedArrayFromHeap(planes) as Float32Array, wasm.typedArrayFromHeap(colInfo) as Float32Array, info);
     } else {
+      counter.fallback(stride1 ? 'output not as wide as the input' : 'stride other than 1');
       patchesByElements(wasm.typedArrayFromHeap(x) as Float32Array, wasm.typedArrayFromHeap(colInfo) as Float32Array, info);
     }
     const grads = tf.reshape(asTensor(dy), [n, outChannels]) as tf.Tensor2D;

@@ -6,7 +6,10 @@
  * other than 1 (and anything not float32 NHWC) go to the backend's own slow but correct kernel.
  */
 import { tf } from '../tf.js';
+import { kernelCounter } from '../kernel-counters.js';
 import { asTensor, type KernelArgs, type RawKernelArgs, type WasmHeapBackend } from './heap.js';
+
+const counter = kernelCounter(tf.Conv2DBackpropInput);
 
 export function conv2dBackpropInput(
   args: KernelArgs<tf.Conv2DBackpropInputAttrs>,
@@ -24,14 +27,14 @@ export function conv2dBackpropInput(
     false,
     tf.backend_util.convertConv2DDataFormat(attrs.dataFormat),
   );
-  const float = dy.dtype === 'float32' && filter.dtype === 'float32';
-  if (!float || info.strideHeight !== 1 || info.strideWidth !== 1 || info.dataFormat !== 'channelsLast') {
-    return original.kernelFunc(args as unknown as RawKernelArgs);
-  }
   const { filterHeight: kh, filterWidth: kw, padInfo } = info;
   const pads = [kh - 1 - padInfo.top, kh - 1 - padInfo.bottom, kw - 1 - padInfo.left, kw - 1 - padInfo.right];
-  // Explicit padding wider than the kernel has no equivalent forward convolution.
-  if (pads.some((p) => p < 0)) return original.kernelFunc(args as unknown as RawKernelArgs);
+  const refused = refusal(dy, filter, info, pads);
+  if (refused) {
+    counter.fallback(refused);
+    return original.kernelFunc(args as unknown as RawKernelArgs);
+  }
+  counter.fast();
   return tf.tidy(() => {
     const flipped = flipKernel(filter, backend as WasmHeapBackend);
     const pad: tf.backend_util.ExplicitPadding = [
@@ -42,6 +45,16 @@ export function conv2dBackpropInput(
     ];
     return tf.conv2d(asTensor<tf.Rank.R4>(dy), flipped, 1, pad);
   });
+}
+
+/** Why the fast path cannot take this case (the fallback counter's reason), or undefined. */
+function refusal(dy: tf.TensorInfo, filter: tf.TensorInfo, info: tf.backend_util.Conv2DInfo, pads: number[]): string | undefined {
+  if (dy.dtype !== 'float32' || filter.dtype !== 'float32') return 'not float32';
+  if (info.strideHeight !== 1 || info.strideWidth !== 1) return 'stride other than 1';
+  if (info.dataFormat !== 'channelsLast') return 'not NHWC';
+  // Explicit padding wider than the kernel has no equivalent forward convolution.
+  if (pads.some((p) => p < 0)) return 'padding wider than the kernel';
+  return undefined;
 }
 
 /**

@@ -10,12 +10,18 @@
  * are 0. (Not built from the backend's MaxPoolWithArgmax: it keeps the LAST maximum.)
  */
 import { tf } from '../tf.js';
+import { kernelCounter } from '../kernel-counters.js';
 import type { KernelArgs, RawKernelArgs, WasmHeapBackend } from './heap.js';
+
+const counter = kernelCounter(tf.MaxPoolGrad);
 
 export function maxPoolGrad(args: KernelArgs<tf.MaxPoolGradAttrs>, original: tf.KernelConfig): tf.TensorInfo | tf.TensorInfo[] {
   const { inputs, backend, attrs } = args;
   const { dy, input } = inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
-  if (dy.dtype !== 'float32' || input.dtype !== 'float32') return original.kernelFunc(args as unknown as RawKernelArgs);
+  if (dy.dtype !== 'float32' || input.dtype !== 'float32') {
+    counter.fallback('not float32');
+    return original.kernelFunc(args as unknown as RawKernelArgs);
+  }
   const wasm = backend as WasmHeapBackend;
   const info = tf.backend_util.computePool2DInfo(
     input.shape as [number, number, number, number],
@@ -37,8 +43,13 @@ export function maxPoolGrad(args: KernelArgs<tf.MaxPoolGradAttrs>, original: tf.
   const tiles2x2 =
     fh === 2 && fw === 2 && strideHeight === 2 && strideWidth === 2 && padTop === 0 && padLeft === 0 &&
     outHeight * 2 === inHeight && outWidth * 2 === inWidth;
-  if (tiles2x2) scatter2x2(x, g, dx, batchSize * outHeight, outWidth, ch);
-  else scatterGeneral(x, g, dx, info);
+  if (tiles2x2) {
+    counter.fast();
+    scatter2x2(x, g, dx, batchSize * outHeight, outWidth, ch);
+  } else {
+    counter.fallback('not 2x2 windows tiling the input');
+    scatterGeneral(x, g, dx, info);
+  }
   return out;
 }
 
