@@ -440,7 +440,7 @@ async function main(): Promise<void> {
   }
   const data = results.find((r) => r.data)?.data ?? 'none';
   const load = { before: loadBefore.map((v) => roundDecimals(v, 2)), after: loadavg().map((v) => roundDecimals(v, 2)) };
-  console.log(`data: ${data}`);
+  if (results.length > 0) console.log(`data: ${data}`);
   console.log(`load average (1, 5, 15 min): ${load.before.join(' ')} before, ${load.after.join(' ')} after, on ${availableParallelism()} cores`);
   if (results.length > 0) console.log(table(results));
   if (render) console.log(renderLine(render));

@@ -207,8 +207,9 @@ describe('SIGTERM', () => {
   it('exits 143 saying how to resume, and releases the lock', async () => {
     const id = 'terminated';
     const dir = await copyRun(id);
-    const pause = pauseAt('step-done:checkpoint', root);
-    const run = startPipeline(args(id, ['--from', 'checkpoint', '--force']), pause.env);
+    // Held inside the run, its lock taken, at the end of a quick step.
+    const pause = pauseAt('step-done:download', root);
+    const run = startPipeline(args(id, ['--only', 'download', '--force']), pause.env);
     await run.waitFor(pause.reached);
     const stopping = run.terminate();
     await pause.release();
@@ -527,10 +528,10 @@ describe('two pipelines on one run', () => {
   it('the second fails at once (exit 2) naming the holder; after a kill -9 of the holder, the next run takes the lock over', async () => {
     const id = 'locked';
     const dir = await copyRun(id);
-    // The holder is held inside its run (lock taken, checkpoint done) until it is killed: the
+    // The holder is held inside its run (lock taken, download done) until it is killed: the
     // second meets a live holder whatever the machine's speed, and would hang here if it waited.
-    const pause = pauseAt('step-done:checkpoint', root);
-    const holder = startPipeline(args(id, ['--from', 'checkpoint', '--force']), pause.env);
+    const pause = pauseAt('step-done:download', root);
+    const holder = startPipeline(args(id, ['--only', 'download', '--force']), pause.env);
     await holder.waitFor(pause.reached);
     const second = await runPipelineCli(args(id));
     const error = expectError(second, 2);
@@ -543,6 +544,7 @@ describe('two pipelines on one run', () => {
     expect(existsSync(join(dir, '.lock'))).toBe(true);
     const next = await runPipelineCli(args(id));
     expectOk(next);
+    expect(next.stdout).toContain(`took over the lock of run ${id} from process ${holder.pid} on ${hostname()}`);
     await expectSameAsBaseline(dir);
   });
 });

@@ -159,13 +159,69 @@ describe('npm run pipeline -- --model', () => {
       const out = join(root, 'diffs', b);
       const r = runCli('pipeline/diff-main.ts', [book, b, '--artifacts', artifacts, '--out', out], ENV);
       expect(r.code, r.stderr).toBe(0);
-      const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { conv_match: { layer: string; mean_similarity: number }[] };
-      return Object.fromEntries(summary.conv_match.map((m) => [m.layer, m.mean_similarity]));
+      const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { weights: { conv_match: { layer: string; mean_similarity: number }[] } };
+      return Object.fromEntries(summary.weights.conv_match.map((m) => [m.layer, m.mean_similarity]));
     };
     const toTrained = similarity('quick1');
     const toTwin = similarity('twin42');
     console.log(`matched kernel similarity, book vs trained quick1: ${JSON.stringify(toTrained)}; vs its untrained twin: ${JSON.stringify(toTwin)}`);
     expect(toTrained.conv2d).toBeGreaterThan(toTwin.conv2d);
+  });
+
+  it('a dense-only model (chapter 7, 28 x 28 input) gets a full report: its dense weights, and one sentence where feature maps would be', async () => {
+    const { tf } = await import('../pipeline/tfjs/tf.js');
+    const { initTf } = await import('../pipeline/tfjs/backend.js');
+    const { exportKeras } = await import('../pipeline/catalog/keras/index.js');
+    await initTf('cpu');
+    const init = (seed: number) => tf.initializers.glorotUniform({ seed });
+    const net = tf.sequential({
+      layers: [
+        tf.layers.flatten({ name: 'flatten', inputShape: [28, 28] }),
+        tf.layers.dense({ name: 'dense', units: 100, activation: 'relu', kernelInitializer: init(1) }),
+        tf.layers.dropout({ name: 'dropout', rate: 0.3 }),
+        tf.layers.dense({ name: 'dense_1', units: 10, activation: 'softmax', kernelInitializer: init(2) }),
+      ],
+    });
+    const file = join(root, 'dense.keras');
+    await exportKeras(net, file);
+    net.dispose();
+    const r = pipeline(['--model', file]);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const store = new RunStore(artifacts, `model-dense-${sha8(file)}`);
+    const stats = await readJson<WeightStats>(store.weights.index.path);
+    expect(Object.keys(stats.trained)).toEqual(['dense', 'dense_1']);
+    expect(stats.trained.dense.kernel.shape).toEqual([784, 100]);
+    const index = await readJson<FeatureIndex>(store.featureMaps.index.path);
+    expect(index.samples.every((s) => s.layers.length === 0)).toBe(true);
+    const figures = readdirSync(join(store.runDir, 'figures'));
+    expect(figures.filter((f) => /^(kernels|maps)-/.test(f))).toEqual([]);
+    expect(figures).toContain('confusion.svg');
+    const html = readFileSync(store.reportHtml.path, 'utf8');
+    expect(html).toContain('data-empty="functional-api"');
+    expect(html).toContain('data-empty="feature-maps"');
+    expect(html).toContain('<code>dense_1</code>');
+    const metrics = await readJson<Metrics>(store.metrics.path);
+    expect(/data-value="test\.accuracy">([^<]*)</.exec(html)?.[1]).toBe(`${(metrics.test.accuracy * 100).toFixed(2)}%`);
+  });
+
+  it("a run's model.keras imports back to the checkpoint's weights and predictions, bit for bit", async () => {
+    const { tf } = await import('../pipeline/tfjs/tf.js');
+    const { initTf } = await import('../pipeline/tfjs/backend.js');
+    const { importModel } = await import('../pipeline/catalog/keras/index.js');
+    await initTf('cpu');
+    const tiny = RunStore.at(inject('tinyRun'));
+    const checkpoint = await tiny.model.load();
+    const { model } = await importModel(tiny.modelKeras.path);
+    const bytes = (t: { dataSync(): ArrayLike<number> }) => Buffer.from(Float32Array.from(t.dataSync()).buffer);
+    const [cw, mw] = [checkpoint.getWeights(), model.getWeights()];
+    expect(mw.map((w) => w.shape)).toEqual(cw.map((w) => w.shape));
+    cw.forEach((w, i) => expect(bytes(mw[i]).equals(bytes(w)), `weight ${i}`).toBe(true));
+    const x = tf.randomUniform([4, 28, 28, 1], 0, 1, 'float32', 5);
+    const [pc, pm] = [checkpoint.predict(x) as typeof x, model.predict(x) as typeof x];
+    expect(bytes(pm).equals(bytes(pc))).toBe(true);
+    tf.dispose([x, pc, pm]);
+    checkpoint.dispose();
+    model.dispose();
   });
 
   describe('usage', () => {

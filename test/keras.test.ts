@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { strFromU8, strToU8, unzipSync, zipSync } from 'fflate';
 import h5wasm from 'h5wasm/node';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadFashionMnist, PIXELS, type ImageSet } from '../pipeline/catalog/dataset.js';
 import { exportKeras, importModel, inspectModelFile } from '../pipeline/catalog/keras/index.js';
 import { kerasDate } from '../pipeline/catalog/keras/export.js';
@@ -319,6 +319,22 @@ describe('export to Keras 3 (.keras)', () => {
 
 describe('round trips through .keras', () => {
   const dir = tempDir('cnn-lens-keras-roundtrip-');
+
+  it('the same model and date give the same bytes, whatever the clock says while writing (HDF5 stamps headers with it)', async () => {
+    const model = buildModel(3);
+    const saved = new Date(1980, 0, 1);
+    const [a, b] = [join(dir, 'same-a.keras'), join(dir, 'same-b.keras')];
+    await exportKeras(model, a, { dateSaved: saved });
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(new Date(2031, 5, 7, 12, 34, 56));
+      await exportKeras(model, b, { dateSaved: saved });
+    } finally {
+      vi.useRealTimers();
+    }
+    model.dispose();
+    expect(sha256(readFileSync(b))).toBe(sha256(readFileSync(a)));
+  });
 
   it("the project's own CNN (buildModel): names, every weight bit for bit, identical predictions", async () => {
     const original = buildModel(7);

@@ -38,9 +38,10 @@ function loadTensorflowNode(): string | null {
 
 // TensorFlow.js takes most of a second to import: only a step that runs it pays for that, never
 // a re-run whose steps are all up to date.
-async function useWasm(): Promise<void> {
+async function useWasm(threads: number): Promise<void> {
   const { tf } = await import('./tf.js');
   await import('@tensorflow/tfjs-backend-wasm');
+  if (threads > 1) (await import('./wasm-threads.js')).useThreadedWasm(threads);
   const { registerWasmTrainingKernels } = await import('./wasm-kernels.js');
   registerWasmTrainingKernels();
   if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend failed to initialize');
@@ -66,12 +67,15 @@ export function resolveBackend(choice: BackendChoice): BackendInfo {
   return { name: 'wasm', reason: `auto: ${failure}; using wasm with the project's training kernels` };
 }
 
-/** Starts the backend `resolveBackend` picks, once per process. */
-export async function initTf(choice: BackendChoice): Promise<BackendInfo> {
+/**
+ * Starts the backend `resolveBackend` picks, once per process. `threads` is wasm's: more than 1
+ * runs the threaded build with that many threads in XNNPACK's pool (wasm-threads.ts).
+ */
+export async function initTf(choice: BackendChoice, threads = 1): Promise<BackendInfo> {
   if (current) return current;
   const info = resolveBackend(choice);
   const { tf } = await import('./tf.js');
-  if (info.name === 'wasm') await useWasm();
+  if (info.name === 'wasm') await useWasm(threads);
   else if (!(await tf.setBackend(info.name))) throw new Error(`the ${info.name} backend failed to initialize`);
   await tf.ready();
   current = info;

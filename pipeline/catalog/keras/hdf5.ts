@@ -70,13 +70,26 @@ export async function readH5<T>(path: string, label: string, read: (f: H5File) =
  */
 export async function writeH5(path: string, write: (f: H5File) => void): Promise<void> {
   const h5 = await lib();
-  const f = new h5.File(path, 'w', { libver: ['earliest', 'v110'] });
+  // HDF5 stamps each dataset's header with the time (h5py, which Keras uses, turns that off;
+  // h5wasm offers no switch), and its wasm build reads the clock through Date.now. A fixed clock
+  // while the file is written, synchronously, makes the same weights give the same bytes: a run's
+  // model.keras is then reproducible like its other files.
+  const clock = Date.now;
+  Date.now = () => FIXED_CLOCK;
   try {
-    write(f);
+    const f = new h5.File(path, 'w', { libver: ['earliest', 'v110'] });
+    try {
+      write(f);
+    } finally {
+      f.close();
+    }
   } finally {
-    f.close();
+    Date.now = clock;
   }
 }
+
+/** The DOS epoch the zip entries carry too. */
+const FIXED_CLOCK = Date.UTC(1980, 0, 1);
 
 export const isGroup = (e: Entity | null): e is Group => e instanceof h5wasm.Group;
 export const isDataset = (e: Entity | null): e is Dataset => e instanceof h5wasm.Dataset;
