@@ -1,8 +1,10 @@
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { UsageError } from './core/errors.js';
 import {
   BACKENDS,
   LANGS,
+  MAX_THREADS,
   PROFILES,
   PROFILE_DEFAULTS,
   type BackendChoice,
@@ -45,6 +47,7 @@ const OPTIONS = {
   force: { type: 'boolean' },
   seed: { type: 'string' },
   backend: { type: 'string' },
+  threads: { type: 'string' },
   'data-dir': { type: 'string' },
   lang: { type: 'string' },
   epochs: { type: 'string' },
@@ -77,6 +80,8 @@ Options:
   --seed <n>               seed of the split, shuffle, initializers and dropout (default 42)
   --backend auto|tensorflow|wasm|cpu
                            auto (default): tfjs-node when its binding loads, else wasm
+  --threads <n>            wasm's threads, 1 to ${MAX_THREADS} (default: the cores available, here
+                           ${defaultThreads()}); the weights are the same for every count
   --data-dir <dir>         a folder with the Fashion-MNIST files (also FASHION_MNIST_DIR)
   --lang en|ko             report language (default en; ko: the book's Korean titles)
   --epochs <n>             most epochs (book 20, quick ${PROFILE_DEFAULTS.quick.epochs})
@@ -132,6 +137,11 @@ function defaultRunId(params: Params, given: Overrides): string {
     ['', params.backend === 'auto' ? undefined : params.backend],
   ];
   return [params.profile, ...parts.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}${v}`)].join('-');
+}
+
+/** wasm's threads when --threads is not given: every core this process may use. */
+export function defaultThreads(): number {
+  return Math.min(MAX_THREADS, availableParallelism());
 }
 
 /** An option's value as given, or undefined. */
@@ -207,6 +217,7 @@ function readParams(str: OptionValue, env: NodeJS.ProcessEnv): { params: Params;
     trainSize: given.trainSize ?? defaults.trainSize,
     valSize: given.valSize ?? defaults.valSize,
     backend,
+    threads: str('threads') === undefined ? defaultThreads() : integer('threads', str('threads')!, 1, MAX_THREADS),
     lang,
   };
   const dataDir = str('data-dir') ?? env.FASHION_MNIST_DIR;

@@ -62,7 +62,7 @@ async function run(cli: CliOptions, log: Logger, progress: RunProgress): Promise
     backend,
     backendCode: [BACKEND_CODE],
     backendPackages: BACKEND_PACKAGES,
-    startBackend: async () => void (await initTf(params.backend)),
+    startBackend: async () => void (await initTf(params.backend, params.threads)),
     progress,
   });
   log.info(`run ${runId}: ${summary.ran.length} step(s) ran, ${summary.skipped.length} up to date`);

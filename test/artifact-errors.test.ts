@@ -21,7 +21,7 @@ const ENV = { CNN_LENS_MIRRORS: '', CNN_LENS_NO_APT: '1' };
 /** Each JSON artifact, the step of the pipeline that reads it, and the field a `{}` lacks first. */
 const ARTIFACTS = [
   { file: 'train/history.json', reader: 'checkpoint', field: 'rows', diff: true },
-  { file: 'checkpoint/metrics.json', reader: 'figures', field: 'best_epoch', diff: true },
+  { file: 'checkpoint/metrics.json', reader: 'figures', field: 'test', diff: true },
   { file: 'weights/stats.json', reader: 'figures', field: 'trained', diff: true },
   { file: 'feature-maps/index.json', reader: 'figures', field: 'samples', diff: true },
   { file: 'figures/index.json', reader: 'report', field: 'figures', diff: false },

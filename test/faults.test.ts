@@ -285,7 +285,7 @@ describe('a fresh run killed in every step in turn, each time run again with the
     expect(await statusOf(dir, 'train')).toBe('ok');
     expect(await statusOf(dir, 'checkpoint')).toBe('running');
     expect(existsSync(join(dir, 'checkpoint'))).toBe(false);
-    expect((await readdir(join(dir, 'checkpoint.staging'))).sort()).toEqual(['metrics.json', 'model.json', 'weights.bin']);
+    expect((await readdir(join(dir, 'checkpoint.staging'))).sort()).toEqual(['metrics.json', 'model.json', 'model.keras', 'weights.bin']);
   });
 
   it('weights, finished in its staging folder but not swapped in: checkpoint is redone first', async () => {

@@ -124,11 +124,13 @@ describe('npm run pipeline -- --model', () => {
         expect(readdirSync(join(store.runDir, 'figures')).some((f) => f.startsWith('learning-curves'))).toBe(false);
       });
 
-      it('a second run of the same command skips every step', () => {
-        const r = pipeline(['--model', path]);
-        expect(r.code, r.stderr).toBe(0);
-        expect(r.stdout).toContain('0 step(s) ran');
-      });
+      if (file.endsWith('.keras')) {
+        it('a second run of the same command skips every step', () => {
+          const r = pipeline(['--model', path]);
+          expect(r.code, r.stderr).toBe(0);
+          expect(r.stdout).toContain('0 step(s) ran');
+        });
+      }
     });
   }
 
@@ -247,6 +249,8 @@ describe('npm run pipeline -- --model', () => {
     });
   });
 
+  // Every bad file's message is asserted in test/keras.test.ts; here, that the CLI turns each kind
+  // of failure (the container, the architecture, the weights) into exit 2 with nothing written.
   describe('bad files: exit 2, one message naming the file and the fix, no run folder', () => {
     const bad = join(root, 'bad');
     const book = unzipSync(new Uint8Array(readFileSync(BOOK)));
@@ -258,10 +262,7 @@ describe('npm run pipeline -- --model', () => {
     };
     const cases: [string, () => string, RegExp][] = [
       ['neither zip, HDF5 nor JSON', () => (writeFileSync(join(bad, 'notes.keras'), 'just some text\n'), join(bad, 'notes.keras')), /notes\.keras.*(zip|HDF5|JSON)/i],
-      ['a truncated .keras', () => (writeFileSync(join(bad, 'cut.keras'), readFileSync(BOOK).subarray(0, 100_000)), join(bad, 'cut.keras')), /cut\.keras/],
       ['a truncated .h5', () => (writeFileSync(join(bad, 'cut.h5'), readFileSync(join(FIXTURES, 'book-keras-2.9.0.h5')).subarray(0, 200_000)), join(bad, 'cut.h5')), /cut\.h5/],
-      ['a .keras without config.json', () => writeKeras('noconfig.keras', { 'metadata.json': book['metadata.json'], 'model.weights.h5': book['model.weights.h5'] }), /noconfig\.keras.*config\.json/],
-      ['a weights-only file', () => (writeFileSync(join(bad, 'model.weights.h5'), book['model.weights.h5']), join(bad, 'model.weights.h5')), /model\.weights\.h5.*architecture/i],
       [
         'an unsupported layer',
         () => {
@@ -280,16 +281,6 @@ describe('npm run pipeline -- --model', () => {
           return writeKeras('shape.keras', { ...book, 'config.json': strToU8(JSON.stringify(c)) });
         },
         /shape\.keras.*conv2d/,
-      ],
-      [
-        'an input that is not 28 x 28 x 1',
-        () => {
-          const c = config();
-          const input = c.config.layers.find((l) => l.class_name === 'InputLayer')!;
-          input.config.batch_shape = [null, 32, 32, 3];
-          return writeKeras('rgb.keras', { ...book, 'config.json': strToU8(JSON.stringify(c)) });
-        },
-        /rgb\.keras.*32/,
       ],
     ];
     for (const [name, make, message] of cases) {

@@ -5,6 +5,9 @@ export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
 
 export const LANGS = ['en', 'ko'] as const;
+
+/** The most wasm threads: the pthread workers tfjs-backend-wasm's threaded build starts. */
+export const MAX_THREADS = 8;
 export type Lang = (typeof LANGS)[number];
 
 /** Everything that decides what a run computes. Recorded in run.json. */
@@ -19,6 +22,13 @@ export interface Params {
   /** images held out for validation, disjoint from the training ones */
   valSize: number;
   backend: BackendChoice;
+  /**
+   * Threads of the wasm backend's XNNPACK pool (--threads; the CLI's default: the cores available,
+   * at most MAX_THREADS; absent: 1). Recorded in run.json, and in no fingerprint or run id: the
+   * weights are bit-identical for every count (test/threads.test.ts), so a run made on 2 cores is
+   * up to date on 4.
+   */
+  threads?: number;
   lang: Lang;
   /** Extra dataset source (--data-dir or FASHION_MNIST_DIR); not part of any fingerprint. */
   dataDir?: string;

@@ -19,12 +19,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { MAX_THREADS } from '../core/params.js';
 import { tf } from './tf.js';
 
 /** The package version whose glue this shim was written against; any other is refused. */
 export const THREADED_VERSION = '4.22.0';
-/** The threaded glue starts this many pthread workers: XNNPACK's pool can take at most these. */
-export const MAX_THREADS = 8;
 
 const require = createRequire(import.meta.url);
 const PACKAGE = '@tensorflow/tfjs-backend-wasm';
