@@ -115,6 +115,8 @@ interface Job {
 
 export interface PredictRow {
   backend: Backend;
+  /** as in TrainRow */
+  workers: number;
   batch_size: number;
   samples: number;
   seconds: number;
@@ -318,6 +320,7 @@ async function measure({ backend, threads, replicas }: Job, opts: Options): Prom
     seconds = (performance.now() - t0) / 1000;
     predict = {
       backend,
+      workers: train.workers,
       batch_size: PREDICT_BATCH,
       samples: batches * PREDICT_BATCH,
       seconds: roundDecimals(seconds, 3),

@@ -432,14 +432,14 @@ describe("the book's model on wasm", () => {
 });
 
 describe('npm run bench', () => {
-  it('trains and predicts on wasm, single and data-parallel, and ends with one JSON line', () => {
+  it('trains and predicts on wasm with 1 and 2 threads, and ends with one JSON line', () => {
     const r = runCli('pipeline/bench.ts', ['--backends', 'wasm', '--workers', '1,2', '--samples', '64', '--batch-size', '16', '--json']);
     expect(r.stderr).not.toMatch(/failed/);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     const out = JSON.parse(lines.at(-1) ?? '') as {
       train: { backend: string; workers: number; batch_size: number; samples: number; samples_per_s: number }[];
-      predict: { backend: string; samples_per_s: number }[];
+      predict: { backend: string; workers: number; samples_per_s: number }[];
       data: string;
       kernel_counts: Record<string, KernelCount> | null;
       load_average: { before: number[]; after: number[] };
@@ -449,7 +449,7 @@ describe('npm run bench', () => {
       ['wasm', 2, 16, 64],
     ]);
     for (const t of out.train) expect(t.samples_per_s).toBeGreaterThan(0);
-    expect(out.predict.map((p) => p.backend)).toEqual(['wasm']);
+    expect(out.predict.map((p) => [p.backend, p.workers])).toEqual([['wasm', 1], ['wasm', 2]]);
     expect(out.predict[0].samples_per_s).toBeGreaterThan(0);
     // the run cache or Debian's copy, whichever it found first: real images, not random data
     expect(out.data).toMatch(/^Fashion-MNIST training images from \//);

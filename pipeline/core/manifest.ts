@@ -32,6 +32,8 @@ export const RunParamsSchema = loose({
   /** images held out for validation, disjoint from the training ones */
   valSize: v.optional(int()),
   backend: v.optional(v.picklist(BACKENDS)),
+  /** wasm's threads (--threads); in no fingerprint: the weights are the same for every count */
+  threads: v.optional(int(1)),
   lang: v.optional(v.picklist(LANGS)),
   /** Extra dataset source (--data-dir or FASHION_MNIST_DIR); not part of any fingerprint. */
   dataDir: v.optional(v.string()),

@@ -32,13 +32,13 @@ const PACKAGE = '@tensorflow/tfjs-backend-wasm';
 interface ThreadedModule {
   cwrap(name: string, returns: string | null, args: string[]): (...args: number[]) => number;
   tfjs?: Record<string, unknown>;
-  PThread: { unusedWorkers: { terminate(): unknown }[] };
+  PThread: { unusedWorkers: { terminate(): unknown }[]; runningWorkers: { unref(): unknown }[] };
 }
 
 interface FactoryConfig {
   locateFile(path: string, prefix: string): string | URL;
   mainScriptUrlOrBlob: string;
-  instantiateWasm(info: WebAssembly.Imports & { env: Record<string, unknown> }, receive: (i: WebAssembly.Instance, m: WebAssembly.Module) => void): object;
+  instantiateWasm(info: WebAssembly.Imports & { env: Record<string, unknown> }, receive: (i: WebAssembly.Instance, m: WebAssembly.Module) => void): WebAssembly.Exports;
 }
 
 /** What the package's CommonJS entry exports that this shim needs. */
@@ -83,18 +83,17 @@ export function useThreadedWasm(threads: number): void {
     'wasm',
     async () => {
       pkg.setThreadsCount(threads);
+      const compiled = await WebAssembly.compile(readFileSync(binary));
       const module = await factory({
         locateFile: (path, prefix) => (path.endsWith('.worker.js') ? worker : path.endsWith('.wasm') ? binary : prefix + path),
         mainScriptUrlOrBlob: glue,
+        // Synchronous, so that a failure rejects the factory's promise (the glue catches it)
+        // instead of leaving it pending.
         instantiateWasm(info, receive) {
           info.env.emscripten_num_logical_cores = () => 2 * threads;
-          WebAssembly.instantiate(readFileSync(binary), info).then(
-            ({ instance, module: compiled }) => receive(instance, compiled),
-            (err: unknown) => {
-              throw err;
-            },
-          );
-          return {};
+          const instance = new WebAssembly.Instance(compiled, info);
+          receive(instance, compiled);
+          return instance.exports;
         },
       });
       // BackendWasm expects what the package's loader adds to the module.
@@ -110,6 +109,9 @@ export function useThreadedWasm(threads: number): void {
       // The glue started MAX_THREADS workers; the pool took threads - 1 of them. The rest would
       // only hold memory (a V8 isolate each) for the life of the process.
       for (const idle of module.PThread.unusedWorkers.splice(0)) idle.terminate();
+      // The glue refs a worker while it runs a pthread, and the pool's pthreads run (asleep) for
+      // the life of the process: without this a script that ends without process.exit never exits.
+      for (const running of module.PThread.runningWorkers) running.unref();
       return backend;
     },
     2,

@@ -1,0 +1,106 @@
+/**
+ * wasm's threads (--threads, pipeline/tfjs/wasm-threads.ts): the threaded XNNPACK build runs in
+ * Node with the pool asked for, and the weights do not depend on the thread count, which is why
+ * the count is recorded in run.json but is in no fingerprint and no run id.
+ *
+ * Three small real runs through the CLI (5 Adam steps of 32 images each), with 1, 2 and 3
+ * threads: 1 is the package's single-threaded build, 2 and 3 the threaded one, so the comparison
+ * also covers the two builds against each other.
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunManifest } from '../pipeline/core/manifest.js';
+import { RunStore } from '../pipeline/catalog/store.js';
+import { readJson, runCli, tempDir, type CliResult } from './helpers.js';
+import { linkDataset } from './helpers/fixture-run.js';
+
+const THREADS = [1, 2, 3] as const;
+const ENV = { CNN_LENS_MIRRORS: '', CNN_LENS_NO_APT: '1', CNN_LENS_FAULT: '' };
+const root = tempDir('cnn-lens-threads-');
+const artifacts = join(root, 'artifacts');
+const args = (threads: number, run: string) => [
+  '--profile', 'quick', '--seed', '3', '--train-size', '160', '--val-size', '32', '--epochs', '1',
+  '--backend', 'wasm', '--threads', String(threads), '--to', 'train', '--run', run, '--artifacts', artifacts,
+];
+const runs = new Map<number, CliResult>();
+
+/** The trained model's weights file (train/best), byte for byte. */
+const weightsOf = (run: string): Buffer => {
+  const dir = join(new RunStore(artifacts, run).finalStepDir('train'), 'best');
+  const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { weightsManifest: { paths: string[] }[] };
+  return readFileSync(join(dir, json.weightsManifest[0].paths[0]));
+};
+
+beforeAll(async () => {
+  await linkDataset(new RunStore(artifacts, 'threads-1'));
+  for (const n of THREADS) {
+    const r = runCli('pipeline/main.ts', args(n, `threads-${n}`), ENV);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    runs.set(n, r);
+  }
+});
+
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('--threads on the wasm backend', () => {
+  it('runs XNNPACK with the pool asked for, and records the count in run.json', async () => {
+    for (const n of THREADS) {
+      // printed from the wasm module's own count (get_threads_count), not from the option
+      expect(runs.get(n)?.stdout).toContain(`train: wasm with ${n} thread(s) in XNNPACK's pool\n`);
+      const manifest = await readJson<RunManifest>(join(artifacts, 'runs', `threads-${n}`, 'run.json'));
+      expect(manifest.params.threads).toBe(n);
+    }
+  });
+
+  it('trains to bit-identical weights with 1, 2 and 3 threads', () => {
+    const [one, ...more] = THREADS.map((n) => weightsOf(`threads-${n}`));
+    // 333,526 float32 parameters
+    expect(one.length).toBe(333_526 * 4);
+    for (const w of more) expect(w.equals(one)).toBe(true);
+  });
+
+  it('keeps the count out of the fingerprints: a run trained with 1 thread is up to date with 2', () => {
+    const r = runCli('pipeline/main.ts', args(2, 'threads-1'), ENV);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toContain('run threads-1: 0 step(s) ran, 2 up to date');
+  });
+
+  it('refuses a count outside 1 to 8 with exit 2, naming the option', () => {
+    for (const bad of ['0', '9', 'two']) {
+      const r = runCli('pipeline/main.ts', ['--threads', bad, '--artifacts', artifacts]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`--threads "${bad}" is not valid: give a whole number from 1 to 8`);
+    }
+  });
+});
+
+describe('npm run bench --threads and --peer pytorch', () => {
+  it('measures the pipeline trainer with the threads asked for, and the peer beside it or why not', () => {
+    const r = runCli('pipeline/bench.ts', ['--backends', 'wasm', '--threads', '1,2', '--samples', '32', '--rows', 'train', '--peer', 'pytorch', '--rounds', '1', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as {
+      train: { backend: string; workers: number; replicas: number; samples: number; samples_per_s: number; rounds: number[] }[];
+      peer: { peer: string; skipped?: string; threads?: number; samples?: number; samples_per_s?: number };
+      ratios?: Record<string, number>;
+    };
+    // `workers` is the pool's real thread count, read back from the wasm module
+    expect(out.train.map((t) => [t.backend, t.workers, t.replicas, t.samples, t.rounds.length])).toEqual([
+      ['wasm', 1, 1, 32, 1],
+      ['wasm', 2, 1, 32, 1],
+    ]);
+    expect(out.peer.peer).toBe('pytorch');
+    if (out.peer.skipped !== undefined) {
+      // a machine without Debian's python3-torch: said, not failed
+      expect(out.peer.skipped).toContain('apt-get install python3-torch');
+      expect(r.stdout).toContain('pytorch: skipped: ');
+    } else {
+      expect(out.peer.threads).toBe(2);
+      expect(out.peer.samples).toBe(32);
+      expect(out.peer.samples_per_s).toBeGreaterThan(0);
+      expect(out.ratios?.wasm_vs_pytorch).toBeGreaterThan(0);
+      expect(out.ratios?.threads_vs_one).toBeGreaterThan(0);
+      expect(r.stdout).toMatch(/\nwasm with 2 thread\(s\) \/ pytorch with 2: \d+\.\d\dx\n/);
+    }
+  });
+});
