@@ -5,10 +5,10 @@ export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
 
 export const LANGS = ['en', 'ko'] as const;
+export type Lang = (typeof LANGS)[number];
 
 /** The most wasm threads: the pthread workers tfjs-backend-wasm's threaded build starts. */
 export const MAX_THREADS = 8;
-export type Lang = (typeof LANGS)[number];
 
 /** Everything that decides what a run computes. Recorded in run.json. */
 export interface Params {
@@ -36,14 +36,22 @@ export interface Params {
   model?: ModelSource;
 }
 
-/** A model file given with --model, as inspected before the run (no TensorFlow.js needed). */
+export type ModelFormat = 'keras3' | 'keras2-h5' | 'tfjs-layers';
+
+/** A model file given with --model, as inspected before the run (pipeline/catalog/keras: no TensorFlow.js needed). */
 export interface ModelSource {
-  /** absolute */
+  /** Absolute path as given (resolved). */
   path: string;
-  /** of the file's bytes: what the fingerprints use (the path may change, the run stays valid) */
+  /**
+   * SHA-256 of the file's bytes (what `sha256sum` prints), what the fingerprints use: the path may
+   * change, the run stays valid. For tfjs-layers: of model.json's bytes followed by the bytes of
+   * each weights shard in the order model.json lists them, i.e. `cat model.json <shards...> | sha256sum`.
+   */
   sha256: string;
-  format: 'keras3' | 'keras2-h5' | 'tfjs-layers';
+  format: ModelFormat;
+  /** Keras 3 metadata.json's or Keras 2's root attribute; a tfjs topology's keras_version; else null. */
   keras_version: string | null;
+  /** Keras 3 metadata.json's date_saved; null when absent. */
   date_saved: string | null;
 }
 
@@ -52,7 +60,6 @@ export const PROFILE_DEFAULTS: Record<Profile, Omit<Params, 'backend' | 'lang' |
   book: { seed: 42, epochs: 20, batchSize: 32, patience: 2, trainSize: 48_000, valSize: 12_000 },
   quick: { seed: 42, epochs: 3, batchSize: 32, patience: 2, trainSize: 6_000, valSize: 1_500 },
 };
-
 
 /** The params only training uses: an imported model's run records none of them. */
 export const TRAINING_PARAMS = ['profile', 'epochs', 'batchSize', 'patience', 'trainSize', 'valSize'] as const;
