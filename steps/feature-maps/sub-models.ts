@@ -7,6 +7,7 @@ import type { LayerMap } from '../../pipeline/catalog/schema.js';
 import type { RunStore } from '../../pipeline/catalog/store.js';
 import { BadInputError } from '../../pipeline/core/errors.js';
 import { lastAxisStats } from '../../pipeline/ml/stats.js';
+import { probabilities } from '../../pipeline/ml/trainer.js';
 import { tf } from '../../pipeline/tfjs/tf.js';
 import type { Sample } from '../feature-maps.js';
 
@@ -72,9 +73,6 @@ function concatPixels(samples: Sample[]): Float32Array {
 }
 
 export function predict(model: tf.LayersModel, samples: Sample[]): number[][] {
-  const probs = tf.tidy(() => model.predict(tf.tensor4d(concatPixels(samples), [samples.length, ...IMAGE_SHAPE])) as tf.Tensor2D);
-  const rows = probs.arraySync();
-  probs.dispose();
-  return rows;
+  return probabilities(model, concatPixels(samples), samples.length);
 }
 
