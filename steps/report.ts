@@ -281,7 +281,7 @@ export async function loadReportInputs(inputs: ReturnType<typeof reportSources>,
 /** Renders report.html from a context and the figures' SVGs. */
 export async function renderReport(context: ReportContext, svgs: Map<string, string>): Promise<string> {
   const renderer = await createPageRenderer();
-  return renderer.render('report', context, svgs);
+  return renderer.render('report', context, svgs, context.lang);
 }
 
 export const reportStep = defineStep({

@@ -72,7 +72,7 @@ export async function writeDiff(job: DiffJob): Promise<SummaryJson> {
       svgs.set(fig.name, files.svg);
     }
     const context = buildDiffContext({ ...job, figures });
-    const html = await (await createPageRenderer()).render('diff', context, svgs);
+    const html = await (await createPageRenderer()).render('diff', context, svgs, job.lang);
 
     const main = figures.filter((f) => MAIN_FIGURES.includes(f.kind));
     // summary.json names files inside the diff folder (it travels whole, e.g. as a CI artifact);

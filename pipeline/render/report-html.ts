@@ -9,6 +9,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import Handlebars from 'handlebars';
 import { PROJECT_ROOT } from '../core/manifest.js';
+import type { Lang } from '../core/params.js';
+import { catalogFiles, loadCatalog, message, type Catalog } from './messages.js';
 
 export const TEMPLATES_DIR = join(PROJECT_ROOT, 'templates');
 
@@ -38,6 +40,12 @@ function registerHelpers(hbs: Hbs): void {
   hbs.registerHelper('eq', (a: unknown, b: unknown) => a === b);
   hbs.registerHelper('concat', (...args: unknown[]) => args.slice(0, -1).map((a) => String(a ?? '')).join(''));
   hbs.registerHelper('inc', (v: unknown) => (isNum(v) ? v + 1 : v));
+  // The page's words in its language: {{t "report.weights.title" n=3}} (pipeline/render/messages.ts).
+  hbs.registerHelper('t', function (key: unknown, options: Handlebars.HelperOptions) {
+    const catalog = (options.data as { messages?: Catalog }).messages;
+    if (!catalog) throw new Error('template uses {{t}} but the page was rendered without a language');
+    return message(catalog, String(key), options.hash as Record<string, unknown>);
+  });
   // The one unescaped output: an SVG the figures step rendered, looked up by name in the page's
   // figure set (runtime data, not the template context, so no context value can become markup).
   hbs.registerHelper('figure', function (name: unknown, options: Handlebars.HelperOptions) {
@@ -49,8 +57,11 @@ function registerHelpers(hbs: Hbs): void {
 }
 
 export interface PageRenderer {
-  /** Renders templates/<name>.hbs with `context`; `figures` maps figure names to their SVG. */
-  render(name: string, context: object, figures: Map<string, string>): Promise<string>;
+  /**
+   * Renders templates/<name>.hbs with `context`; `figures` maps figure names to their SVG; `lang`
+   * picks the message catalog that `{{t}}` prints from.
+   */
+  render(name: string, context: object, figures: Map<string, string>, lang?: Lang): Promise<string>;
 }
 
 /** An isolated Handlebars with the helpers and every partial of templates/partials/. */
@@ -63,20 +74,20 @@ export async function createPageRenderer(dir = TEMPLATES_DIR): Promise<PageRende
   }
   const compiled = new Map<string, Handlebars.TemplateDelegate>();
   return {
-    async render(name, context, figures) {
+    async render(name, context, figures, lang) {
       let template = compiled.get(name);
       if (!template) {
         template = hbs.compile(await readFile(join(dir, `${name}.hbs`), 'utf8'), { strict: false, preventIndent: true });
         compiled.set(name, template);
       }
-      return template(context, { data: { figures } });
+      return template(context, { data: { figures, messages: lang ? loadCatalog(lang) : undefined } });
     },
   };
 }
 
-/** Every template and partial: the pages' code, part of the fingerprint of the steps that render them. */
+/** Every template, partial and message catalog: the pages' code, part of the fingerprint of the steps that render them. */
 export function templateFiles(dir = TEMPLATES_DIR): string[] {
   const partialsDir = join(dir, 'partials');
   const hbs = (d: string) => readdirSync(d).filter((f) => f.endsWith('.hbs')).map((f) => join(d, f));
-  return [...hbs(dir), ...hbs(partialsDir)].sort();
+  return [...hbs(dir), ...hbs(partialsDir), ...catalogFiles(join(dir, 'messages'))].sort();
 }
