@@ -28,6 +28,7 @@ import { initTf } from './tfjs/backend.js';
 import { wasmThreads } from './tfjs/wasm-threads.js';
 import { kernelCounts, resetKernelCounts, type KernelCounts } from './tfjs/kernel-counters.js';
 import { trainBatch } from './ml/trainer.js';
+import { STEP_NAMES } from '../steps/index.js';
 
 const BACKENDS = ['wasm', 'tensorflow', 'cpu'] as const;
 type Backend = (typeof BACKENDS)[number];
@@ -360,9 +361,16 @@ async function measureRender(runDir: string): Promise<RenderRow> {
     const artifacts = join(root, 'artifacts');
     const copy = join(artifacts, 'runs', id);
     await cp(runDir, copy, { recursive: true });
+    const lang = recorded?.params.lang ?? 'en';
+    // A run made before a step was added lacks that step's output, which figures reads: bring the
+    // steps before figures up to date first (with the run's own backend, as the run was made), unmeasured.
+    const before = STEP_NAMES[STEP_NAMES.indexOf('figures') - 1];
+    const prepare = ['--artifacts', artifacts, '--run', id, '--to', before, '--backend', recorded?.params.backend ?? 'auto', '--lang', lang];
+    const prepared = await runNode(join(PROJECT_ROOT, 'pipeline', 'main.ts'), prepare);
+    if (prepared.code !== 0) throw new Error(`bringing a copy of ${runDir} up to ${before} failed (exit ${prepared.code}): ${prepared.output.trim().split('\n').at(-1) ?? ''}`);
     // The figures and report depend on the language only; cpu is the backend quickest to start
     // (neither step runs TensorFlow.js, but the runner starts one before the first step).
-    const args = ['--artifacts', artifacts, '--run', id, '--from', 'figures', '--force', '--backend', 'cpu', '--lang', recorded?.params.lang ?? 'en'];
+    const args = ['--artifacts', artifacts, '--run', id, '--from', 'figures', '--force', '--backend', 'cpu', '--lang', lang];
     const { code, output } = await runNode(join(PROJECT_ROOT, 'pipeline', 'main.ts'), args);
     if (code !== 0) throw new Error(`figures and report on a copy of ${runDir} failed (exit ${code}): ${output.trim().split('\n').at(-1) ?? ''}`);
     const steps = (await readManifest(join(copy, 'run.json')))?.steps ?? {};

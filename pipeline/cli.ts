@@ -3,6 +3,8 @@ import { parseArgs } from 'node:util';
 import { UsageError } from './core/errors.js';
 import {
   BACKENDS,
+  DEFAULT_DROPOUT,
+  DEFAULT_LEARNING_RATE,
   LANGS,
   MAX_THREADS,
   PROFILES,
@@ -14,6 +16,7 @@ import {
 import { TRAIN_IMAGES } from './catalog/dataset.js';
 import { checkRunId } from './catalog/store.js';
 import { STEP_NAMES } from '../steps/index.js';
+import { MAP_POINTS_RANGE, QUICK_MAP_POINTS } from '../steps/mistakes.js';
 
 export interface CliOptions {
   help: boolean;
@@ -31,6 +34,10 @@ export interface CliOptions {
   model?: string;
   /** --run was given (an imported model's run id is otherwise derived from its file) */
   runGiven: boolean;
+  /** --image: the reader's pictures, in the order given (checked and copied into the run by main); absent: keep the run's */
+  images?: string[];
+  /** --no-images: remove the run's pictures */
+  noImages: boolean;
 }
 
 const OPTIONS = {
@@ -55,11 +62,22 @@ const OPTIONS = {
   patience: { type: 'string' },
   'train-size': { type: 'string' },
   'val-size': { type: 'string' },
+  dropout: { type: 'string' },
+  'learning-rate': { type: 'string' },
   model: { type: 'string' },
+  'map-points': { type: 'string' },
+  image: { type: 'string', multiple: true },
+  'no-images': { type: 'boolean' },
 } as const;
 
+/** Every option name of the pipeline, without the dashes (the sweep tells a pipeline option from an unknown one). */
+export const PIPELINE_OPTIONS: readonly string[] = Object.keys(OPTIONS);
+
+/** The most --image pictures: each adds 70 to 130 kB of figures to the report, which must stay under 3 MB. */
+export const MAX_IMAGES = 5;
+
 /** The options that only training uses: meaningless with --model. */
-const TRAINING_OPTIONS = ['profile', 'epochs', 'batch-size', 'patience', 'train-size', 'val-size'] as const;
+const TRAINING_OPTIONS = ['profile', 'epochs', 'batch-size', 'patience', 'train-size', 'val-size', 'dropout', 'learning-rate'] as const;
 
 export const HELP = `Usage: npm run pipeline -- [options]
 
@@ -83,16 +101,26 @@ Options:
   --threads <n>            wasm's threads, 1 to ${MAX_THREADS} (default: the cores available, here
                            ${defaultThreads()}); the weights are the same for every count
   --data-dir <dir>         a folder with the Fashion-MNIST files (also FASHION_MNIST_DIR)
-  --lang en|ko             report language (default en; ko: the book's Korean titles)
+  --lang en|ko             the report's and figures' language (default en; ko: all of it
+                           in Korean, in the book's terms)
   --epochs <n>             most epochs (book 20, quick ${PROFILE_DEFAULTS.quick.epochs})
   --batch-size <n>         (default 32)
   --patience <n>           early-stopping patience in epochs (default 2)
   --train-size <n>         training images (book 48000, quick ${PROFILE_DEFAULTS.quick.trainSize})
   --val-size <n>           validation images (book 12000, quick ${PROFILE_DEFAULTS.quick.valSize})
+  --dropout <rate>         the dropout layer's rate, 0 to below 1 (default the book's ${DEFAULT_DROPOUT})
+  --learning-rate <lr>     Adam's learning rate, above 0 (default ${DEFAULT_LEARNING_RATE})
   --model <file>           show this trained model instead of training one: a Keras 3 .keras,
                            a Keras 2 .h5 (model.save in Python) or a TensorFlow.js model.json;
                            run id model-<file name>-<first 8 hex of its SHA-256>; no training
                            options with it; the report shows no learning curves
+  --map-points <n>         test images the mistakes step predicts and maps: the first n,
+                           ${MAP_POINTS_RANGE[0]} to ${MAP_POINTS_RANGE[1]} (default ${MAP_POINTS_RANGE[1]}; quick profile ${QUICK_MAP_POINTS})
+  --image <file>           your own picture (PNG or JPEG, repeatable): converted as Fashion-MNIST
+                           was made, predicted, its feature maps and Grad-CAM in the report;
+                           copied into the run (same run id), kept by later commands without
+                           --image; a new --image list replaces the run's pictures
+  --no-images              remove the run's pictures
   -h, --help               this help
   --version                cnn-lens's version and those of TensorFlow.js and its backends
   --json                   stdout is one JSON line: run id and folder, status, the steps ran
@@ -119,6 +147,13 @@ function integer(option: string, value: string, min: number, max: number): numbe
   return n;
 }
 
+/** A plain decimal number (no hex, no blanks, no Infinity) that `ok` accepts. */
+function decimal(option: string, value: string, ok: (n: number) => boolean, valid: string): number {
+  const n = /^(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(value.trim()) ? Number(value) : NaN;
+  if (!Number.isFinite(n) || !ok(n)) throw new UsageError(`--${option} ${JSON.stringify(value)} is not valid: ${valid}`);
+  return n;
+}
+
 function stepList(option: string, value: string): string[] {
   const names = value.split(',').map((s) => s.trim()).filter(Boolean);
   if (names.length === 0) throw new UsageError(`--${option} needs a step name: ${STEP_NAMES.join(', ')}`);
@@ -134,6 +169,9 @@ function defaultRunId(params: Params, given: Overrides): string {
     ['patience', given.patience?.toString()],
     ['train', given.trainSize?.toString()],
     ['val', given.valSize?.toString()],
+    // By value, not by presence: --dropout 0.4 is the run made without the option.
+    ['dropout', params.dropout === DEFAULT_DROPOUT ? undefined : String(params.dropout)],
+    ['lr', params.learningRate === DEFAULT_LEARNING_RATE ? undefined : String(params.learningRate)],
     ['', params.backend === 'auto' ? undefined : params.backend],
   ];
   return [params.profile, ...parts.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}${v}`)].join('-');
@@ -160,6 +198,10 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     }
     if (model.trim() === '') throw new UsageError('--model needs a file: a .keras, .h5 or model.json');
   }
+  const images = values.image as string[] | undefined;
+  if (images !== undefined && values['no-images']) throw new UsageError('--image and --no-images contradict each other: give pictures, or remove them');
+  if (images?.some((f) => f.trim() === '')) throw new UsageError('--image needs a file: a PNG or JPEG picture');
+  if (images && images.length > MAX_IMAGES) throw new UsageError(`--image was given ${images.length} times: at most ${MAX_IMAGES} pictures, each adds its maps to the report`);
   return {
     help: Boolean(values.help),
     version: Boolean(values.version),
@@ -172,12 +214,14 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     quiet: Boolean(values.quiet),
     ...(model !== undefined ? { model } : {}),
     runGiven: str('run') !== undefined,
+    ...(images !== undefined ? { images } : {}),
+    noImages: Boolean(values['no-images']),
   };
 }
 
 /** The options as parseArgs reads them; anything it rejects, and any positional, is a UsageError. */
-function readArgs(argv: string[]): Record<string, string | boolean | undefined> {
-  let values: Record<string, string | boolean | undefined>;
+function readArgs(argv: string[]): Record<string, string | boolean | string[] | undefined> {
+  let values: Record<string, string | boolean | string[] | undefined>;
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: true }));
@@ -219,6 +263,10 @@ function readParams(str: OptionValue, env: NodeJS.ProcessEnv): { params: Params;
     backend,
     threads: str('threads') === undefined ? defaultThreads() : integer('threads', str('threads')!, 1, MAX_THREADS),
     lang,
+    ...(str('map-points') === undefined ? {} : { mapPoints: integer('map-points', str('map-points')!, ...MAP_POINTS_RANGE) }),
+    dropout: str('dropout') === undefined ? DEFAULT_DROPOUT : decimal('dropout', str('dropout')!, (r) => r < 1, `give a rate from 0 up to (not including) 1, e.g. 0.3 (default ${DEFAULT_DROPOUT})`),
+    learningRate:
+      str('learning-rate') === undefined ? DEFAULT_LEARNING_RATE : decimal('learning-rate', str('learning-rate')!, (r) => r > 0, `give a number above 0, e.g. 0.0005 (default ${DEFAULT_LEARNING_RATE})`),
   };
   const dataDir = str('data-dir') ?? env.FASHION_MNIST_DIR;
   if (dataDir) params.dataDir = dataDir;

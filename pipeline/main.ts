@@ -1,6 +1,7 @@
 /** `npm run pipeline -- [options]`: see --help. */
 import { HELP, parseCli, type CliOptions } from './cli.js';
 import { resolveModelOption } from './model-option.js';
+import { applyImagesPlan, checkImageOption } from './image-option.js';
 import { packageVersions } from './core/manifest.js';
 import { consoleLogger, type Logger } from './core/log.js';
 import { exitCodeOf } from './core/errors.js';
@@ -49,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
 async function run(cli: CliOptions, log: Logger, progress: RunProgress): Promise<RunStore> {
   const { runId, params } = await resolveModelOption(cli);
   const store = (state.store = new RunStore(cli.artifacts, runId));
+  const images = await checkImageOption(cli, store);
   // Both refuse bad input before anything is written (an unavailable backend, an unwritable folder).
   const backend = resolveBackend(params.backend);
   await checkWritable(store.runDir);
@@ -63,6 +65,7 @@ async function run(cli: CliOptions, log: Logger, progress: RunProgress): Promise
     backendCode: [BACKEND_CODE],
     backendPackages: BACKEND_PACKAGES,
     startBackend: async () => void (await initTf(params.backend, params.threads)),
+    prepare: () => applyImagesPlan(images, store, log),
     progress,
   });
   log.info(`run ${runId}: ${summary.ran.length} step(s) ran, ${summary.skipped.length} up to date`);

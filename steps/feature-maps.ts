@@ -4,40 +4,10 @@
  * (the first training image, an ankle boot) and on the first test image of each class. The
  * untrained twin's maps of the chapter's sample go beside them for contrast.
  */
-import { IMAGE_SIZE, PIXELS, type ImageSet } from '../pipeline/catalog/dataset.js';
-import { BadInputError } from '../pipeline/core/errors.js';
-import { CHAPTER_SAMPLE, chapterSample, CLASS_NAMES, type FeatureIndex, type LayerMap } from '../pipeline/catalog/schema.js';
+import { IMAGE_SIZE } from '../pipeline/catalog/dataset.js';
+import { pickSamples, type Sample } from '../pipeline/catalog/samples.js';
+import { chapterSample, CLASS_NAMES, type FeatureIndex, type LayerMap } from '../pipeline/catalog/schema.js';
 import { defineStep } from '../pipeline/catalog/store.js';
-
-export interface Sample {
-  id: string;
-  split: 'train' | 'test';
-  index: number;
-  label: number;
-  /** 28 x 28, scaled to [0, 1] as the model was trained */
-  pixels: Float32Array;
-}
-
-function sample(split: ImageSet, name: 'train' | 'test', index: number): Sample {
-  return {
-    id: `${name}-${index}`,
-    split: name,
-    index,
-    label: split.labels[index],
-    pixels: Float32Array.from(split.images.subarray(index * PIXELS, (index + 1) * PIXELS), (v) => v / 255),
-  };
-}
-
-/** The chapter's sample (CHAPTER_SAMPLE, train image 0) first, then the first test image of each class, by class. */
-export function pickSamples(data: { train: ImageSet; test: ImageSet }): Sample[] {
-  const firstOfClass = CLASS_NAMES.en.map((name, label) => {
-    const index = data.test.labels.indexOf(label);
-    if (index < 0) throw new BadInputError(`the test set has no image of class ${label} (${name}); re-download the dataset`);
-    return index;
-  });
-  const { split, index } = CHAPTER_SAMPLE;
-  return [sample(data[split], split, index), ...firstOfClass.map((i) => sample(data.test, 'test', i))];
-}
 
 /** Where a sample's input image goes, relative to the feature-maps folder. */
 const imageFile = (s: Sample) => `${s.id}/image.npy`;
@@ -56,7 +26,7 @@ export const featureMapsStep = defineStep({
   async run({ params, inputs, outputs, log }) {
     // TensorFlow.js loads only when the step runs.
     const { untrainedTwin } = await import('../pipeline/ml/model.js');
-    const { mapLayerIndices, predict, saveMaps } = await import('./feature-maps/sub-models.js');
+    const { mapLayerIndices, predict, saveMaps } = await import('../pipeline/ml/sub-models.js');
     const samples = pickSamples(await inputs.dataset.load());
     const source = inputs.model.modelJson;
     const model = await inputs.model.load();

@@ -5,6 +5,7 @@
  */
 import { defineStep, type RunStore } from '../pipeline/catalog/store.js';
 import type { Params } from '../pipeline/core/params.js';
+import { catalogFiles } from '../pipeline/render/messages.js';
 
 /** The artifacts the figures are drawn from. */
 export const figureSources = (store: RunStore, p?: Params) => ({
@@ -14,12 +15,18 @@ export const figureSources = (store: RunStore, p?: Params) => ({
   model: store.model.topology,
   weights: store.weights,
   maps: store.featureMaps,
+  patterns: store.filterPatterns,
+  attention: store.attention,
+  mistakes: store.mistakes,
+  ownImages: store.ownImages,
 });
 
 export const figuresStep = defineStep({
   name: 'figures',
   module: import.meta.url,
   packages: ['vega', 'vega-lite', '@resvg/resvg-js'],
+  // Figure titles and axis titles come from the message catalogs.
+  files: () => catalogFiles(),
   // Class names appear in the figures, in the report's language.
   params: (p) => ({ lang: p.lang }),
   inputs: figureSources,

@@ -10,28 +10,14 @@ import type { Lang, Params } from '../pipeline/core/params.js';
 import { createPageRenderer, templateFiles } from '../pipeline/render/report-html.js';
 import { chapterSample, CLASS_NAMES, type FeatureIndex, type FeatureSample, type FigureEntry, type FigureIndex, type History, type Metrics, type TensorStats, type WeightStats } from '../pipeline/catalog/schema.js';
 import { defineStep, type RunStore } from '../pipeline/catalog/store.js';
-
-/** Section titles: the book's own in Korean (chapter 8-3), for its readers. */
-export const TITLES: Record<Lang, Record<'page' | 'weights' | 'functional' | 'maps' | 'training' | 'evaluation' | 'run', string>> = {
-  en: {
-    page: 'Visualizing a convolutional neural network',
-    weights: 'Weight visualization',
-    functional: 'Functional API',
-    maps: 'Feature map visualization',
-    training: 'Training',
-    evaluation: 'Evaluation',
-    run: 'Run',
-  },
-  ko: {
-    page: '합성곱 신경망의 시각화',
-    weights: '가중치 시각화',
-    functional: '함수형 API',
-    maps: '특성 맵 시각화',
-    training: '모델 훈련',
-    evaluation: '모델 평가',
-    run: '실행 정보',
-  },
-};
+import type { FilterPatternsIndex } from '../pipeline/catalog/schema.js';
+import { filterPatternsSection } from './report/beyond-filter-patterns.js';
+import type { AttentionIndex } from '../pipeline/catalog/schema.js';
+import { attentionSection } from './report/beyond-attention.js';
+import type { MistakesIndex } from '../pipeline/catalog/schema.js';
+import { mistakesSection } from './report/beyond-mistakes.js';
+import type { OwnImagesIndex } from '../pipeline/catalog/schema.js';
+import { ownImagesSection } from './report/beyond-own-images.js';
 
 /** What the report reads, already parsed. `manifest` is run.json, read leniently (fields may be missing). */
 export interface ReportInputs {
@@ -45,6 +31,14 @@ export interface ReportInputs {
   stats: WeightStats;
   features: FeatureIndex;
   figures: FigureIndex;
+  /** filter-patterns/index.json: the inputs that excite each conv filter most */
+  patterns: FilterPatternsIndex;
+  /** attention/index.json: Grad-CAM and saliency of the samples */
+  attention: AttentionIndex;
+  /** mistakes/index.json: the most confident mistakes and the map of the hidden Dense layer */
+  mistakes: MistakesIndex;
+  /** own-images/index.json: the reader's pictures (--image) */
+  ownImages: OwnImagesIndex;
 }
 
 const moments = (s: TensorStats) => ({ mean: s.mean, std: s.std, min: s.min, max: s.max });
@@ -53,10 +47,11 @@ function figureOf(figures: FigureIndex, kind: FigureEntry['kind'], match: Partia
   return figures.figures.find((f) => f.kind === kind && Object.entries(match).every(([k, v]) => f[k as keyof FigureEntry] === v))?.name;
 }
 
-const text = (v: unknown, fallback = 'unknown'): string => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : fallback);
+// Missing values are null: the page says "unknown" in its own language.
+const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : null);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
-/** The Handlebars context (saved as report.json): data only, no markup. */
+/** The Handlebars context (saved as report.json): data only, no markup and no words (templates/messages/ has those). */
 export function buildReportContext(inputs: ReportInputs) {
   const { lang, manifest, history, metrics, model, stats, features, figures } = inputs;
   const names: readonly string[] = CLASS_NAMES[lang];
@@ -64,7 +59,6 @@ export function buildReportContext(inputs: ReportInputs) {
   const chapter = chapterSample(features);
   return {
     lang,
-    titles: TITLES[lang],
     run: runSection(manifest, params, inputs.runId),
     model: { layers: model.layers, total_params: model.total_params, input_shape: model.input_shape, figure: figureOf(figures, 'model') },
     weights: weightsSection(stats, figures),
@@ -73,6 +67,13 @@ export function buildReportContext(inputs: ReportInputs) {
     training: history ? trainingSection(history, params, figures) : null,
     imported: importedSection(params),
     evaluation: evaluationSection(metrics, figures, names),
+    // The parts beyond the chapter, one per step, in step order (templates/partials/beyond-<step>.hbs).
+    beyond: {
+      filter_patterns: filterPatternsSection(inputs.patterns, figures),
+      attention: attentionSection(inputs.attention, figures, names),
+      mistakes: mistakesSection(inputs.mistakes, figures, names, metrics.test.count),
+      own_images: ownImagesSection(inputs.ownImages, figures, names),
+    },
     figures: {
       count: figures.figures.length,
       svg_bytes: figures.figures.reduce((n, f) => n + f.bytes.svg, 0),
@@ -180,9 +181,10 @@ function trainingSection(history: History, params: RecordedParams, figures: Figu
 function importedSection(params: RecordedParams) {
   const model = params.model as Partial<Record<string, unknown>> | undefined;
   if (!model || typeof model !== 'object') return null;
+  const path = text(model.path) ?? '';
   return {
-    path: text(model.path),
-    file: text(model.path).split(/[\\/]/).pop() ?? '',
+    path,
+    file: path.split(/[\\/]/).pop() ?? '',
     sha256: text(model.sha256),
     format: text(model.format),
     keras_version: typeof model.keras_version === 'string' ? model.keras_version : null,
@@ -213,16 +215,16 @@ function evaluationSection(metrics: Metrics, figures: FigureIndex, names: readon
 /** Run info: who made the run, how, and how each step went. */
 function runSection(manifest: Partial<RunManifest>, params: RecordedParams, runId: string) {
   return {
-    id: text(manifest.run_id, runId),
+    id: text(manifest.run_id) ?? runId,
     created: text(manifest.created),
     git_commit: text(manifest.git_commit),
     backend: text(manifest.backend),
-    backend_reason: text(manifest.backend_reason, ''),
+    backend_reason: text(manifest.backend_reason),
     profile: text(manifest.profile ?? params.profile),
     seed: num(manifest.seed ?? params.seed),
     params: Object.keys(params)
       .sort()
-      .map((key) => ({ key, value: text(params[key], JSON.stringify(params[key])) })),
+      .map((key) => ({ key, value: text(params[key]) ?? JSON.stringify(params[key]) })),
     steps: stepRows(manifest),
     versions: Object.entries(manifest.versions ?? {})
       .sort(([a], [b]) => a.localeCompare(b))
@@ -244,7 +246,7 @@ function stepRows(manifest: Partial<RunManifest>) {
       name,
       status: text(r?.status),
       seconds: num(r?.seconds),
-      started: text(r?.started, ''),
+      started: text(r?.started),
       error: typeof r?.error === 'string' ? r.error : null,
     }));
 }
@@ -261,6 +263,10 @@ const reportSources = (store: RunStore, p?: Params) => ({
   // Only stats.json and index.json of these folders: a tensor's bytes do not change the report.
   stats: store.weights.index,
   features: store.featureMaps.index,
+  patterns: store.filterPatterns.index,
+  attention: store.attention.index,
+  mistakes: store.mistakes.index,
+  ownImages: store.ownImages.index,
   figures: store.figures,
 });
 
@@ -274,6 +280,10 @@ export async function loadReportInputs(inputs: ReturnType<typeof reportSources>,
     model: await inputs.model.summary(),
     stats: await inputs.stats.read(),
     features: await inputs.features.read(),
+    patterns: await inputs.patterns.read(),
+    attention: await inputs.attention.read(),
+    mistakes: await inputs.mistakes.read(),
+    ownImages: await inputs.ownImages.read(),
     figures: await inputs.figures.index.read(),
   };
 }

@@ -11,12 +11,24 @@ import { defineStep } from '../pipeline/catalog/store.js';
 import { codeDigest } from '../pipeline/core/code-digest.js';
 import { digestPaths, sha256, stableStringify } from '../pipeline/core/hash.js';
 import { packageVersions } from '../pipeline/core/manifest.js';
-import type { Params } from '../pipeline/core/params.js';
+import { DEFAULT_DROPOUT, DEFAULT_LEARNING_RATE, type Params } from '../pipeline/core/params.js';
 import { BACKEND_CODE, BACKEND_PACKAGES } from '../pipeline/tfjs/backend.js';
 import type { EpochKey } from './train/state.js';
 
-/** The params that decide the weights. */
-const trainParams = (p: Params) => ({ seed: p.seed, epochs: p.epochs, batchSize: p.batchSize, patience: p.patience, trainSize: p.trainSize, valSize: p.valSize });
+/**
+ * The params that decide the weights. Dropout and learning rate only when not the default: the
+ * runs made before they were options keep their fingerprints, and their saved epochs their key.
+ */
+const trainParams = (p: Params) => ({
+  seed: p.seed,
+  epochs: p.epochs,
+  batchSize: p.batchSize,
+  patience: p.patience,
+  trainSize: p.trainSize,
+  valSize: p.valSize,
+  ...((p.dropout ?? DEFAULT_DROPOUT) === DEFAULT_DROPOUT ? {} : { dropout: p.dropout }),
+  ...((p.learningRate ?? DEFAULT_LEARNING_RATE) === DEFAULT_LEARNING_RATE ? {} : { learningRate: p.learningRate }),
+});
 
 /** The framework (errors, params, log) computes nothing: an edit there must not cost a retrain. */
 const FRAMEWORK = 'pipeline/core/';

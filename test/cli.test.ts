@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCli } from '../pipeline/cli.js';
 import { UsageError, BadInputError } from '../pipeline/core/errors.js';
+import { recordedParams } from '../pipeline/core/params.js';
+import { trainStep } from '../steps/train.js';
 import { STEP_NAMES } from '../steps/index.js';
 import { runCli, tempDir } from './helpers.js';
 
@@ -34,7 +36,9 @@ describe('parseCli', () => {
 
   it('selects steps with --only, --from and --to in pipeline order', () => {
     expect(parseCli(['--only', 'report,download'], {}).steps).toEqual(['download', 'report']);
-    expect(parseCli(['--from', 'weights'], {}).steps).toEqual(['weights', 'feature-maps', 'figures', 'report']);
+    // Every step from weights on, whatever steps beyond the chapter sit between feature-maps and figures.
+    expect(parseCli(['--from', 'weights'], {}).steps).toEqual(STEP_NAMES.slice(STEP_NAMES.indexOf('weights')));
+    expect(parseCli(['--from', 'weights'], {}).steps.slice(-2)).toEqual(['figures', 'report']);
     expect(parseCli(['--to', 'checkpoint'], {}).steps).toEqual(['download', 'train', 'checkpoint']);
     expect(parseCli(['--from', 'train', '--to', 'checkpoint'], {}).steps).toEqual(['train', 'checkpoint']);
   });
@@ -61,9 +65,43 @@ describe('parseCli', () => {
     [['--train-size', '70000'], /--train-size "70000"/],
     [['--profile', 'quick', '--train-size', '16', '--batch-size', '32'], /larger than --train-size/],
     [['extra'], /unexpected argument "extra"/],
+    [['--dropout', '1'], /--dropout "1" is not valid: give a rate from 0 up to \(not including\) 1/],
+    [['--dropout=-0.1'], /--dropout "-0.1" is not valid/],
+    [['--dropout', '0x1'], /--dropout "0x1" is not valid/],
+    [['--learning-rate', '0'], /--learning-rate "0" is not valid: give a number above 0/],
+    [['--learning-rate', '1e400'], /--learning-rate "1e400" is not valid/],
+    [['--model', 'm.keras', '--dropout', '0.3'], /--dropout only applies to training, and --model takes a trained model/],
+    [['--model', 'm.keras', '--learning-rate', '0.01', '--epochs', '2'], /--epochs, --learning-rate only apply to training/],
   ])('rejects %j', (args, message) => {
     expect(() => parseCli(args as string[], {})).toThrow(UsageError);
     expect(() => parseCli(args as string[], {})).toThrow(message);
+  });
+
+  it('--dropout and --learning-rate: recorded, and in the run id and the train fingerprint only when not the default', () => {
+    const book = parseCli([], {});
+    expect(book.params).toMatchObject({ dropout: 0.4, learningRate: 0.001 });
+    // What the train fingerprint's params part hashes: for the defaults, exactly the object it
+    // hashed before the options existed, so runs made then stay up to date.
+    const before = { seed: 42, epochs: 20, batchSize: 32, patience: 2, trainSize: 48000, valSize: 12000 };
+    expect(trainStep.params(book.params)).toEqual(before);
+    const explicit = parseCli(['--dropout', '0.40', '--learning-rate', '1e-3'], {});
+    expect(explicit.runId).toBe('book');
+    expect(trainStep.params(explicit.params)).toEqual(before);
+    // An older run.json's params have neither: the defaults.
+    const { dropout, learningRate, ...older } = book.params;
+    expect([dropout, learningRate]).toEqual([0.4, 0.001]);
+    expect(trainStep.params(older)).toEqual(before);
+
+    const other = parseCli(['--profile', 'quick', '--seed', '3', '--dropout', '0.3', '--learning-rate', '5e-4'], {});
+    expect(other.runId).toBe('quick-seed3-dropout0.3-lr0.0005');
+    expect(other.params).toMatchObject({ dropout: 0.3, learningRate: 0.0005 });
+    expect(trainStep.params(other.params)).toEqual({ seed: 3, epochs: 3, batchSize: 32, patience: 2, trainSize: 6000, valSize: 1500, dropout: 0.3, learningRate: 0.0005 });
+    expect(parseCli(['--dropout', '0'], {}).runId).toBe('book-dropout0');
+    expect(parseCli(['--learning-rate', '0.01', '--backend', 'cpu'], {}).runId).toBe('book-lr0.01-cpu');
+    // run.json records them; a run of an imported model records no training params.
+    expect(recordedParams(other.params)).toMatchObject({ dropout: 0.3, learningRate: 0.0005 });
+    const imported = recordedParams({ ...book.params, model: { path: '/m.keras', sha256: 'x', format: 'keras3', keras_version: null, date_saved: null } });
+    expect('dropout' in imported || 'learningRate' in imported).toBe(false);
   });
 
   it.each(['../x', 'a/b', '..', '<script>', '.hidden', 'a b', ''])('refuses the run id %j', (id) => {
@@ -77,7 +115,7 @@ describe('the pipeline command', () => {
     const r = runCli('pipeline/main.ts', ['--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(STEP_NAMES.join(' -> '));
-    for (const opt of ['--profile', '--run', '--artifacts', '--only', '--from', '--to', '--force', '--seed', '--backend', '--data-dir', '--lang', '--epochs', '--batch-size', '--patience', '--train-size', '--val-size', '--version']) {
+    for (const opt of ['--profile', '--run', '--artifacts', '--only', '--from', '--to', '--force', '--seed', '--backend', '--data-dir', '--lang', '--epochs', '--batch-size', '--patience', '--train-size', '--val-size', '--dropout', '--learning-rate', '--version']) {
       expect(r.stdout).toContain(opt);
     }
   });
@@ -106,7 +144,8 @@ describe('the pipeline command', () => {
       expect(existsSync(join(artifacts, 'runs'))).toBe(false);
     }
     const r = runCli('pipeline/main.ts', ['--only', 'nope']);
-    expect(r.stderr).toContain('use one of download, train, checkpoint, weights, feature-maps, figures, report');
+    expect(r.stderr).toContain(`use one of ${STEP_NAMES.join(', ')}`);
+    expect(STEP_NAMES.slice(0, 5)).toEqual(['download', 'train', 'checkpoint', 'weights', 'feature-maps']);
   });
 
   it.skipIf(hasTfjsNode)('--backend tensorflow without tfjs-node exits 2 with how to install it', () => {

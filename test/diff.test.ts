@@ -1,11 +1,13 @@
 /**
- * `npm run diff` end to end: three small real runs made by the real pipeline CLI (seed 1 twice
+ * `npm run diff` end to end: three small real runs made by the real pipeline CLI (seed 42 twice
  * under two run ids, seed 2 once), diffed by the real diff CLI, its files read back and its page
- * opened in chromium. Runs are tiny (640 training images, 1 epoch) to keep CI fast.
+ * opened in chromium. Run a is a copy of the suite's tiny run (test/global-setup.ts: 256 training
+ * images, 1 epoch); the other two are made here with its options, up to the last step the diff
+ * reads (feature-maps, DIFF_READS in pipeline/diff/load-run.ts), to keep CI fast.
  */
 import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { defaultDiffName, parseDiffCli } from '../pipeline/diff/cli.js';
 import { matchFilters, permuteAxis } from '../pipeline/diff/match-filters.js';
 import { UsageError } from '../pipeline/core/errors.js';
@@ -13,15 +15,20 @@ import type { SummaryJson } from '../pipeline/diff/summary.js';
 import type { DiffContext } from '../pipeline/diff/page.js';
 import { readNpy, writeNpy } from '../pipeline/catalog/npy.js';
 import type { FeatureIndex, Metrics, WeightStats } from '../pipeline/catalog/schema.js';
+import { RunStore } from '../pipeline/catalog/store.js';
 import { permutation } from '../pipeline/data/split.js';
 import { runCli, tempDir, type CliResult } from './helpers.js';
 import { expectWholePage, viewPage } from './helpers/browser-check.js';
+import { englishMessages, englishRuns, flatCatalog, readPageLanguage, type LanguageView } from './helpers/language-check.js';
+import { loadCatalog } from '../pipeline/render/messages.js';
 
 // Specs and contexts are read back as the plain JSON they are.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
 
-const SMALL = ['--profile', 'quick', '--train-size', '640', '--val-size', '128', '--epochs', '1'];
+/** The tiny run's options but its run id; the seed is the default, 42. */
+const TINY = inject('tinyArgs').filter((a, i, all) => a !== '--run' && all[i - 1] !== '--run');
+const ENV = { CNN_LENS_MIRRORS: '', CNN_LENS_NO_APT: '1', CNN_LENS_FAULT: '' };
 const SECTIONS = ['params', 'metrics', 'training', 'weights', 'kernels', 'evaluation'];
 
 let root: string;
@@ -29,13 +36,17 @@ let artifacts: string;
 const started = performance.now();
 
 function pipeline(run: string, seed: number): void {
-  const r = runCli('pipeline/main.ts', [...SMALL, '--artifacts', artifacts, '--seed', String(seed), '--run', run]);
+  const r = runCli('pipeline/main.ts', [...TINY, '--to', 'feature-maps', '--artifacts', artifacts, '--seed', String(seed), '--run', run], ENV);
   if (r.code !== 0) throw new Error(`pipeline run ${run} failed (${r.code}): ${r.stderr}`);
 }
 
 function diff(...args: string[]): CliResult {
   return runCli('pipeline/diff-main.ts', [...args, '--artifacts', artifacts]);
 }
+
+/** Rules the diff of a and b below must not fail on: no accuracy drops by more than 1, no std reaches 10. */
+const RULES_THAT_DO_NOT_HOLD = ['test.accuracy < -1', 'weights.conv2d.kernel.std > 10'];
+let ab: { out: string; result: CliResult; summary: SummaryJson; context: DiffContext };
 
 const readJsonFile = async <T = Json>(path: string): Promise<T> => JSON.parse(await readFile(path, 'utf8')) as T;
 const runDir = (id: string) => join(artifacts, 'runs', id);
@@ -61,14 +72,26 @@ async function expectFigures(dir: string, names: string[]): Promise<void> {
   }
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   root = tempDir('cnn-lens-diff-');
   artifacts = join(root, 'artifacts');
   const t0 = performance.now();
-  pipeline('a', 1);
-  pipeline('a-again', 1);
+  // The suite's verified dataset cache, copied with its record: the runs below find it up to date.
+  await cp(inject('datasetDir'), new RunStore(artifacts, 'a').dataDir, { recursive: true });
+  await cp(inject('tinyRun'), runDir('a'), { recursive: true });
+  pipeline('a-again', 42);
   pipeline('b', 2);
-  console.log(`three small runs in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(`two small runs in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+  // One diff of a and b serves three describes below: the whole output, the exit code with rules
+  // that do not hold, and the default output folder (it is made without --out).
+  const out = join(artifacts, 'diffs', 'a__b');
+  const result = diff('a', 'b', ...RULES_THAT_DO_NOT_HOLD.flatMap((rule) => ['--fail-on', rule]));
+  const read = <T>(file: string) =>
+    readJsonFile<T>(join(out, file)).catch((err: unknown) => {
+      throw new Error(`diff a b wrote no ${file} (exit ${result.code}): ${result.stderr}`, { cause: err });
+    });
+  ab = { out, result, summary: await read<SummaryJson>('summary.json'), context: await read<DiffContext>('diff.json') };
 });
 
 afterAll(async () => {
@@ -83,11 +106,8 @@ describe('two runs with different seeds', () => {
   let context: DiffContext;
   let result: CliResult;
 
-  beforeAll(async () => {
-    out = join(root, 'diff-a-b');
-    result = diff('a', 'b', '--out', out);
-    summary = await readJsonFile<SummaryJson>(join(out, 'summary.json'));
-    context = await readJsonFile<DiffContext>(join(out, 'diff.json'));
+  beforeAll(() => {
+    ({ out, result, summary, context } = ab);
   });
 
   it('succeeds and reports the changes: seed, metrics, weights', async () => {
@@ -100,7 +120,7 @@ describe('two runs with different seeds', () => {
     // Different seeds train different models: the test metrics move.
     expect(summary.metrics['test.accuracy'].delta).not.toBe(0);
     expect(summary.metrics['test.loss'].delta).not.toBe(0);
-    expect(summary.params).toEqual([{ name: 'seed', a: 1, b: 2 }]);
+    expect(summary.params).toEqual([{ name: 'seed', a: 42, b: 2 }]);
     expect(summary.weights.identical).toBe(false);
     expect(summary.weights.maxAbsDelta).toBeGreaterThan(0.01);
     expect(summary.failed).toEqual([]);
@@ -149,7 +169,7 @@ describe('two runs with different seeds', () => {
     const acc = summary.metrics['test.accuracy'];
     expect(md).toContain(`| test.accuracy | ${acc.a.toFixed(4)} | ${acc.b.toFixed(4)} | ${acc.delta > 0 ? '+' : ''}${acc.delta.toFixed(4)}`);
     expect(md).toContain('| train.seconds (timing) |');
-    expect(md).toContain('**Params changed:** seed 1 → 2');
+    expect(md).toContain('**Params changed:** seed 42 → 2');
     for (const f of ['learning-curves', 'kernels-conv2d', 'per-class-delta', 'confusion-delta']) expect(md).toContain(`${join(out, f)}.png`);
     expect(md.split('\n').length).toBeLessThan(40);
     expect(Object.values(summary.figures)).toContain('learning-curves.png');
@@ -175,6 +195,57 @@ describe('two runs with different seeds', () => {
       expect(view.text).toContain('What changed from A to B');
       expect(view.text).toContain('Ankle boot');
     }
+  });
+});
+
+describe('the diff page in Korean (--lang ko)', () => {
+  let out: string;
+  let phone: LanguageView;
+  let english: string;
+
+  beforeAll(async () => {
+    const t0 = performance.now();
+    out = join(root, 'diff-ko');
+    const r = diff('a', 'b', '--out', out, '--lang', 'ko');
+    expect(r.code, r.stderr).toBe(0);
+    phone = await readPageLanguage(join(out, 'diff.html'), 390, process.env.KEEP_FIXTURE ? join(root, 'diff-ko-phone.png') : undefined);
+    english = await readFile(join(ab.out, 'summary.md'), 'utf8');
+    console.log(`the Korean diff page: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  });
+
+  it('has no English sentence outside code, layer names and numbers, in its text or its figures', async () => {
+    expect(phone.lang).toBe('ko');
+    const stats = await readJsonFile<WeightStats>(join(runDir('a'), 'weights', 'stats.json'));
+    const allowed = new Set([...Object.keys(stats.trained), 's', 'B', 'kB', 'MB']);
+    const runs = [...phone.texts, ...phone.figureTexts].flatMap((t) => englishRuns(t, allowed).map((run) => `${run}  (in: ${t.slice(0, 80)})`));
+    expect(runs).toEqual([]);
+    const en = flatCatalog(loadCatalog('en'));
+    const ko = flatCatalog(loadCatalog('ko'));
+    expect(englishMessages([...phone.texts, ...phone.figureTexts], en, ko)).toEqual([]);
+    expect(phone.otherLangs).toEqual([]);
+    // Not vacuous: the page's sentences and the figures' titles, axes and legends were read.
+    expect(phone.texts).toContain(ko['diff.title']);
+    for (const key of ['figures.curves.epoch', 'figures.evaluation.true_class', 'figures.evaluation.delta_accuracy', 'figures.weight']) expect(phone.figureTexts).toContain(ko[key]);
+    expect(phone.texts.join('\n')).toContain('앵클 부츠');
+  });
+
+  it('fits a phone: nothing is wider than 390 px outside a box that scrolls, and no Korean figure text is cut off', () => {
+    expect(phone.overflowX).toBeLessThanOrEqual(0);
+    expect(phone.overflowing).toEqual([]);
+    expect(phone.clipped).toEqual([]);
+  });
+
+  it('writes summary.md in Korean with the same numbers, and summary.json with the same names', async () => {
+    const md = await readFile(join(out, 'summary.md'), 'utf8');
+    const summary = await readJsonFile<SummaryJson>(join(out, 'summary.json'));
+    const acc = summary.metrics['test.accuracy'];
+    expect(md).toContain(`| test.accuracy | ${acc.a.toFixed(4)} | ${acc.b.toFixed(4)} |`);
+    expect(md).toContain('| 지표 | A | B | Δ (B − A) |');
+    expect(md).toContain(`**바뀐 매개변수:** seed ${ab.summary.params[0].a} → ${ab.summary.params[0].b}`);
+    expect(md).toContain('| train.seconds (시간 측정) |');
+    expect(englishRuns(md)).toEqual([]);
+    expect(englishRuns(english).length).toBeGreaterThan(3);
+    expect(Object.keys(summary.metrics)).toEqual(Object.keys(ab.summary.metrics));
   });
 });
 
@@ -316,8 +387,10 @@ describe('--fail-on', () => {
   });
 
   it('passes (exit 0) when no rule holds', () => {
-    const r = diff('a', 'b', '--out', join(root, 'diff-pass'), '--fail-on', 'test.accuracy < -1', '--fail-on', 'weights.conv2d.kernel.std > 10');
-    expect(r.code, r.stderr).toBe(0);
+    // the diff of a and b, made with two rules that do not hold (beforeAll)
+    expect(ab.result.code, ab.result.stderr).toBe(0);
+    expect(ab.summary.rules).toEqual(RULES_THAT_DO_NOT_HOLD);
+    expect(ab.summary.failed).toEqual([]);
   });
 
   it.each([
@@ -408,8 +481,9 @@ describe('default output folder', () => {
   });
 
   it('goes under <artifacts>/diffs/<A>__<B>', async () => {
-    const r = diff('a', 'b');
-    expect(r.code, r.stderr).toBe(0);
+    // the diff of a and b, made without --out (beforeAll)
+    expect(ab.result.code, ab.result.stderr).toBe(0);
+    expect(ab.result.stdout).toContain(`wrote ${join(artifacts, 'diffs', 'a__b')}`);
     expect(await exists(join(artifacts, 'diffs', 'a__b', 'summary.json'))).toBe(true);
   });
 });

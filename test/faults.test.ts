@@ -68,7 +68,7 @@ function expectError(r: Finished, code: number): string {
 }
 
 /** Files that carry times or the run id: compared field by field instead of byte for byte. */
-const TIMED = /^(run\.json|report\.html|report\.json|train\/history\.json|train\/state\/epoch-\d+\/tensors\.json)$/;
+const TIMED = /^(run\.json|report\.html|report\.json|train\/history\.json|train\/state\/epoch-\d+\/tensors\.json|mistakes\/index\.json)$/;
 
 function withoutTimes(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutTimes);
@@ -92,7 +92,7 @@ async function expectSameAsBaseline(dir: string): Promise<void> {
   expect([...got.keys()]).toEqual([...baseline.keys()]);
   const stable = (m: Map<string, string>) => [...m].filter(([p]) => !TIMED.test(p));
   expect(stable(got)).toEqual(stable(baseline));
-  for (const path of [...baseline.keys()].filter((p) => /(history|tensors)\.json$/.test(p))) {
+  for (const path of [...baseline.keys()].filter((p) => /(history|tensors|mistakes\/index)\.json$/.test(p))) {
     expect(withoutTimes(await json(join(dir, path))), path).toEqual(withoutTimes(await json(join(BASE, path))));
   }
   const report = async (d: string) => {

@@ -304,6 +304,10 @@ describe('figures step on a run folder', () => {
       store.model.modelJson,
       join(store.runDir, 'weights'),
       join(store.runDir, 'feature-maps'),
+      join(store.runDir, 'filter-patterns'),
+      join(store.runDir, 'attention'),
+      join(store.runDir, 'mistakes'),
+      join(store.runDir, 'own-images'),
     ]);
     expect(pathsOf(figuresStep.outputs(store))).toEqual([join(store.runDir, 'figures')]);
     expect(figuresStep.staged).not.toBe(false);
@@ -325,6 +329,11 @@ describe('figures step on a run folder', () => {
       'maps-train-0-conv2d_1',
       'maps-train-0-max_pooling2d_1',
       ...testIds,
+      'filter-patterns-conv2d',
+      'filter-patterns-conv2d_1',
+      ...features.samples.map((s) => `attention-${s.id}`),
+      'mistakes',
+      'mistakes-map',
       'learning-curves',
       'confusion',
       'per-class-accuracy',

@@ -10,8 +10,6 @@ export function tempDir(prefix = 'cnn-lens-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-const TSX = join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
-
 export interface CliResult {
   code: number | null;
   stdout: string;
@@ -19,12 +17,14 @@ export interface CliResult {
 }
 
 /**
- * Runs a command of ours to completion (through tsx directly: npm adds nothing but latency). To kill
- * a pipeline mid-run use test/helpers/pipeline-process.ts: killing tsx's wrapper would leave the
- * real process running.
+ * Runs a command of ours to completion, as `node --import tsx <script>`: the same loader as `tsx
+ * <script>` (what `npm run` starts) without tsx's wrapper process, which would start a second node
+ * to run the script in (a few hundred milliseconds a call, and the suite makes hundreds), and
+ * without npm, which adds nothing but latency. To kill a pipeline mid-run use
+ * test/helpers/pipeline-process.ts.
  */
 export function runCli(script: string, args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
-  const r = spawnSync(TSX, [join(PROJECT_ROOT, script), ...args], {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, script), ...args], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...env },
     encoding: 'utf8',

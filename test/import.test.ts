@@ -33,7 +33,8 @@ const ENV = { CNN_LENS_MIRRORS: '', CNN_LENS_NO_APT: '1' };
 describe('npm run pipeline -- --model', () => {
   const root = tempDir('cnn-lens-import-');
   const artifacts = join(root, 'artifacts');
-  const pipeline = (args: string[]) => runCli('pipeline/main.ts', [...args, '--artifacts', artifacts, '--backend', 'wasm'], ENV);
+  // --map-points: the mistakes step maps 200 test images instead of an imported model's 10,000 (about 20 s of UMAP per run).
+  const pipeline = (args: string[]) => runCli('pipeline/main.ts', [...args, '--artifacts', artifacts, '--backend', 'wasm', '--map-points', '200'], ENV);
 
   beforeAll(async () => {
     await linkDataset(new RunStore(artifacts, 'unused'));
@@ -144,8 +145,9 @@ describe('npm run pipeline -- --model', () => {
   });
 
   it("diff: the book's kernels are closer to a run trained here than to that run's untrained twin", async () => {
-    // A short trained run (one quick epoch), and its untrained twin as a TensorFlow.js model.json import.
-    const trained = pipeline(['--profile', 'quick', '--epochs', '1', '--run', 'quick1']);
+    // A short trained run (one quick epoch), and its untrained twin as a TensorFlow.js model.json
+    // import; both only up to feature-maps, the last step the diff reads (DIFF_READS).
+    const trained = pipeline(['--profile', 'quick', '--epochs', '1', '--run', 'quick1', '--to', 'feature-maps']);
     expect(trained.code, trained.stderr).toBe(0);
     const { buildModel } = await import('../pipeline/ml/model.js');
     const { saveModel } = await import('../pipeline/catalog/model-io.js');
@@ -154,7 +156,7 @@ describe('npm run pipeline -- --model', () => {
     const twin = buildModel(42);
     await saveModel(twin, join(root, 'twin', 'model.json'));
     twin.dispose();
-    const imported = pipeline(['--model', join(root, 'twin', 'model.json'), '--run', 'twin42']);
+    const imported = pipeline(['--model', join(root, 'twin', 'model.json'), '--run', 'twin42', '--to', 'feature-maps']);
     expect(imported.code, imported.stderr).toBe(0);
     const book = `model-book-keras-3.4.1-${sha8(BOOK)}`;
     const similarity = (b: string) => {
@@ -201,6 +203,10 @@ describe('npm run pipeline -- --model', () => {
     const html = readFileSync(store.reportHtml.path, 'utf8');
     expect(html).toContain('data-empty="functional-api"');
     expect(html).toContain('data-empty="feature-maps"');
+    expect(html).toContain('data-empty="filter-patterns"');
+    // Grad-CAM weighs a conv layer's maps: the attention step's index says there is none, the report says why.
+    expect(await readJson(store.attention.index.path)).toEqual({ layer: null, samples: [], score: null });
+    expect(html).toContain('data-empty="attention"');
     expect(html).toContain('<code>dense_1</code>');
     const metrics = await readJson<Metrics>(store.metrics.path);
     expect(/data-value="test\.accuracy">([^<]*)</.exec(html)?.[1]).toBe(`${(metrics.test.accuracy * 100).toFixed(2)}%`);

@@ -137,21 +137,9 @@ describe.each(CASES)('$file, as Keras saved it', (c) => {
     model.dispose();
   });
 
-  it('classifies the 10,000 test images as the reference does (within one image)', async () => {
-    const { model } = await importModel(path);
-    let correct = 0;
-    const batch = 1000;
-    for (let start = 0; start < data.test.count; start += batch) {
-      const x = images(data.test, start, batch);
-      const predicted = tf.tidy(() => (model.predict(x) as tf.Tensor).argMax(-1).dataSync());
-      predicted.forEach((k, i) => {
-        if (k === data.test.labels[start + i]) correct++;
-      });
-      x.dispose();
-    }
-    model.dispose();
-    expect(Math.abs(correct - Math.round(expected.test_accuracy * 10_000)), `${correct} correct`).toBeLessThanOrEqual(1);
-  });
+  // The 10,000 test images classified as the reference does (within one image): test/import.test.ts
+  // asserts that for each file, from the test accuracy the checkpoint step computes on this import
+  // (the same model on the same backend; 7 s a file to compute it again here).
 });
 
 interface H5Node {

@@ -4,9 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJson } from './helpers.js';
 import { BadInputError } from '../pipeline/core/errors.js';
 import { formatInt } from '../pipeline/render/report-html.js';
-import { CLASS_NAMES, type FeatureIndex, type FigureIndex, type History, type Metrics, type WeightStats } from '../pipeline/catalog/schema.js';
+import { formatterOf } from '../pipeline/render/format.js';
+import { CLASS_NAMES, type AttentionIndex, type MistakesIndex, type FeatureIndex, type FigureIndex, type History, type Metrics, type WeightStats } from '../pipeline/catalog/schema.js';
 import { RunStore } from '../pipeline/catalog/store.js';
-import { buildReportContext, loadReportInputs, renderReport, reportStep, TITLES, type ReportContext } from '../steps/report.js';
+import { STEP_NAMES } from '../steps/index.js';
+import { buildReportContext, loadReportInputs, renderReport, reportStep, type ReportContext } from '../steps/report.js';
+import { loadCatalog, message } from '../pipeline/render/messages.js';
 import { copyTinyRun, stepContext, type ReportRun } from './helpers/report-run.js';
 import { pathsOf } from './helpers/step-context.js';
 
@@ -56,6 +59,8 @@ let metrics: Metrics & { val: NonNullable<Metrics['val']> }; // a trained run ha
 let history: History;
 let stats: WeightStats;
 let features: FeatureIndex;
+let attention: AttentionIndex;
+let mistakes: MistakesIndex;
 
 beforeAll(async () => {
   run = await copyTinyRun('report');
@@ -67,7 +72,15 @@ beforeAll(async () => {
   history = await readJson<History>(store.history.path);
   stats = await readJson<WeightStats>(store.weights.index.path);
   features = await readJson<FeatureIndex>(store.featureMaps.index.path);
+  attention = await readJson<AttentionIndex>(store.attention.index.path);
+  mistakes = await readJson<MistakesIndex>(store.mistakes.index.path);
 });
+
+/** The mean of a field over the class samples (all but the chapter's), where it is known. */
+function classMean(field: (s: AttentionIndex['samples'][number]) => number | null): number {
+  const known = attention.samples.slice(1).map(field).filter((v): v is number => v !== null);
+  return known.reduce((a, b) => a + b, 0) / known.length;
+}
 afterAll(async () => run?.cleanup());
 
 describe('report step', () => {
@@ -81,6 +94,10 @@ describe('report step', () => {
       store.model.modelJson,
       store.weights.index.path,
       store.featureMaps.index.path,
+      store.filterPatterns.index.path,
+      store.attention.index.path,
+      store.mistakes.index.path,
+      store.ownImages.index.path,
       join(store.runDir, 'figures'),
     ]);
     // run.json changes around every step; reading it into the fingerprint would redo the report each time
@@ -97,7 +114,8 @@ describe('report step', () => {
   });
 
   it("builds its context (report.json) from the run's artifacts, with the run's own numbers", () => {
-    expect(context.titles).toEqual(TITLES.en);
+    // Words come from the catalog at render time; report.json holds data only.
+    expect(html).toContain(`<h1 lang="en">${message(loadCatalog('en'), 'report.titles.page')}</h1>`);
     expect(context.model.total_params).toBe(333_526);
     expect(context.model.layers.map((l) => l.name)).toEqual(['conv2d', 'max_pooling2d', 'conv2d_1', 'max_pooling2d_1', 'flatten', 'dense', 'dropout', 'dense_1']);
     const first = context.weights.first!;
@@ -140,7 +158,8 @@ describe('report step', () => {
       expect(l.untrained.std).toBe(stats.untrained[l.layer].kernel.std);
     }
     expect(context.weights.layers.map((l) => l.layer)).toEqual(Object.keys(stats.trained));
-    expect(context.run.steps.map((s) => s.name)).toEqual(['download', 'train', 'checkpoint', 'weights', 'feature-maps', 'figures']);
+    // Every step but the report itself, in pipeline order.
+    expect(context.run.steps.map((s) => s.name)).toEqual(STEP_NAMES.filter((s) => s !== 'report'));
     expect(context.run.dataset.map((d) => d.sha256)).toContain('c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888');
     expect(context.run.git_commit).toBe(run.manifest.git_commit);
   });
@@ -221,6 +240,12 @@ describe('report step', () => {
       pct(best.val_accuracy),
       ...metrics.per_class_accuracy.map((a) => pct(a, 1)),
       ...features.samples.map((s) => pct(s.probabilities[s.prediction], 1)),
+      // Beyond the chapter: Grad-CAM's samples (probability, shares of the image and of the map,
+      // their means over the class samples) and the share of test images the model gets wrong.
+      ...attention.samples.flatMap((s) => [pct(s.probability, 2), pct(s.probability, 1)]),
+      ...attention.samples.flatMap((s) => [s.object_share, s.cam_on_object].filter((v): v is number => v !== null).map((v) => pct(v, 0))),
+      ...[classMean((s) => s.object_share), classMean((s) => s.cam_on_object)].map((v) => pct(v, 0)),
+      pct(mistakes.mistakes / mistakes.test_images, 1),
     ]);
     const shown = [...rest.matchAll(/\d+(?:\.\d+)?%/g)].map((m) => m[0]);
     expect(shown.filter((p) => !runs.has(p))).toEqual([]);
@@ -337,13 +362,43 @@ describe('report step', () => {
     const inputs = await loadReportInputs(reportStep.inputs(store), store.runId, 'en');
     inputs.manifest = {};
     const ctx = buildReportContext(inputs);
-    expect(ctx.run).toMatchObject({ id: store.runId, git_commit: 'unknown', steps: [], versions: [], seed: null });
+    expect(ctx.run).toMatchObject({ id: store.runId, git_commit: null, steps: [], versions: [], seed: null });
     const { svgs } = await store.figures.readSvgs();
     const page = await renderReport(ctx, svgs);
     expect(page).toContain('<tr><th scope="row">git commit</th><td class="hash">unknown</td></tr>');
     expect(ctx.training!.max_epochs).toBeNull();
     const n = history.rows.length;
     expect(page).toContain(`Training ran ${n} epoch${n === 1 ? '' : 's'}, in`);
+  });
+
+  it('writes dates for its language: run.json\'s instant as recorded in English, the Korean way in Korean', async () => {
+    const created = run.manifest.created;
+    expect(withoutFigures(html)).toContain(`, created ${created}, `);
+    expect(withoutFigures(html)).toContain(`<tr><th scope="row">created</th><td>${created}</td></tr>`);
+    const ko = await renderReport(buildReportContext(await loadReportInputs(reportStep.inputs(store), store.runId, 'ko')), (await store.figures.readSvgs()).svgs);
+    // Written out here from the instant's UTC fields, not with Intl: the page's format, checked independently.
+    const d = new Date(created);
+    const h = d.getUTCHours();
+    const korean = `${d.getUTCFullYear()}년 ${d.getUTCMonth() + 1}월 ${d.getUTCDate()}일 ${h < 12 ? '오전' : '오후'} ${h % 12 || 12}:${String(d.getUTCMinutes()).padStart(2, '0')} UTC`;
+    expect(ko).toContain(`<tr><th scope="row">생성 시각</th><td>${korean}</td></tr>`);
+    expect(ko).toContain(`, 생성 ${korean}, `);
+    expect(withoutFigures(ko)).not.toContain(created);
+    // Numbers: the same comma groups and percentages in both languages.
+    const card = (page: string, name: string) => new RegExp(`data-value="${name}">([^<]*)<`).exec(page)?.[1];
+    for (const name of ['test\\.accuracy', 'total_params']) expect(card(ko, name)).toBe(card(html, name));
+  });
+
+  it('formats numbers and dates in one module, the same on any machine', () => {
+    const ko = formatterOf('ko');
+    const en = formatterOf('en');
+    expect(ko.date('2026-11-28T23:32:05.123Z')).toBe('2026년 11월 28일 오후 11:32 UTC');
+    expect(ko.date('2026-01-02T00:05:00Z')).toBe('2026년 1월 2일 오전 12:05 UTC');
+    expect(ko.date('2026-07-01T12:00:00Z')).toBe('2026년 7월 1일 오후 12:00 UTC');
+    expect(en.date('2026-11-28T23:32:05.123Z')).toBe('2026-11-28T23:32:05.123Z');
+    expect([ko.date(undefined), ko.date('not a date')]).toEqual(['', 'not a date']);
+    expect([ko.int(333526), en.int(333526), ko.pct(0.9125), ko.fixed(0.25171, 4)]).toEqual(['333,526', '333,526', '91.25%', '0.2517']);
+    expect([ko.seconds(9.123), en.seconds(9.123), ko.seconds(518.04)]).toEqual(['9.12초', '9.12 s', '518.0초']);
+    expect([ko.int(null), ko.pct(undefined)]).toEqual(['–', '–']);
   });
 
   it('formats numbers the same on any locale', () => {

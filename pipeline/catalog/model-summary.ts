@@ -15,7 +15,16 @@ export interface LayerRow {
   params: number;
   /** activation, pool size, rate...: the config worth a glance */
   detail: string;
+  /** the same as data, for pages that print it in their own language */
+  settings: LayerSettings;
 }
+
+export type LayerSettings =
+  | { kind: 'conv'; filters: number; kernel: string; padding: string; activation: string }
+  | { kind: 'pool'; pool: string }
+  | { kind: 'dense'; units: number; activation: string }
+  | { kind: 'dropout'; rate: number }
+  | { kind: 'none' };
 
 export interface ModelSummary {
   input_shape: number[];
@@ -41,17 +50,18 @@ function windowOut(size: number, window: number, stride: number, padding: unknow
   return padding === 'same' ? Math.ceil(size / stride) : Math.floor((size - window) / stride) + 1;
 }
 
-function outputShape(layer: LayerJson, input: number[], where: string): { shape: number[]; detail: string } {
+function outputShape(layer: LayerJson, input: number[], where: string): { shape: number[]; detail: string; settings: LayerSettings } {
   const c = layer.config;
   switch (layer.class_name) {
     case 'InputLayer':
-      return { shape: input, detail: '' };
+      return { shape: input, detail: '', settings: { kind: 'none' } };
     case 'Conv2D': {
       const [kh, kw] = pair(c.kernel_size, 1);
       const [sh, sw] = pair(c.strides, 1);
       return {
         shape: [windowOut(input[0], kh, sh, c.padding), windowOut(input[1], kw, sw, c.padding), Number(c.filters)],
         detail: `${c.filters} filters ${kh}x${kw}, ${c.padding ?? 'valid'}, ${c.activation ?? 'linear'}`,
+        settings: { kind: 'conv', filters: Number(c.filters), kernel: `${kh}x${kw}`, padding: String(c.padding ?? 'valid'), activation: String(c.activation ?? 'linear') },
       };
     }
     case 'MaxPooling2D':
@@ -61,14 +71,19 @@ function outputShape(layer: LayerJson, input: number[], where: string): { shape:
       return {
         shape: [windowOut(input[0], ph, sh, c.padding), windowOut(input[1], pw, sw, c.padding), input[2]],
         detail: `pool ${ph}x${pw}`,
+        settings: { kind: 'pool', pool: `${ph}x${pw}` },
       };
     }
     case 'Flatten':
-      return { shape: [input.reduce((a, b) => a * b, 1)], detail: '' };
+      return { shape: [input.reduce((a, b) => a * b, 1)], detail: '', settings: { kind: 'none' } };
     case 'Dense':
-      return { shape: [...input.slice(0, -1), Number(c.units)], detail: `${c.units} units, ${c.activation ?? 'linear'}` };
+      return {
+        shape: [...input.slice(0, -1), Number(c.units)],
+        detail: `${c.units} units, ${c.activation ?? 'linear'}`,
+        settings: { kind: 'dense', units: Number(c.units), activation: String(c.activation ?? 'linear') },
+      };
     case 'Dropout':
-      return { shape: input, detail: `rate ${c.rate}` };
+      return { shape: input, detail: `rate ${c.rate}`, settings: { kind: 'dropout', rate: Number(c.rate) } };
     default:
       throw new BadInputError(`${where}: layer ${String(c.name)} has type ${layer.class_name}, which the layer table does not know (Conv2D, MaxPooling2D, Flatten, Dense, Dropout)`);
   }
@@ -101,7 +116,7 @@ export function summarizeModel(json: unknown, where: string): ModelSummary {
     const out = outputShape(layer, shape, where);
     shape = out.shape;
     const name = String(layer.config.name);
-    return { name, type: layer.class_name, output_shape: out.shape, params: params.get(name) ?? 0, detail: out.detail };
+    return { name, type: layer.class_name, output_shape: out.shape, params: params.get(name) ?? 0, detail: out.detail, settings: out.settings };
   });
   return { input_shape: inputShape, layers: rows, total_params: rows.reduce((n, r) => n + r.params, 0) };
 }

@@ -6,6 +6,11 @@ import type { Artifacts, Step } from '../core/step.js';
 import { DatasetArtifact, FigureFolder, FileArtifact, FolderArtifact, JsonArtifact, ModelArtifact, ScratchFolder, TensorFolder } from './artifacts.js';
 import * as v from 'valibot';
 import { FeatureIndexSchema, HistorySchema, MetricsSchema, WeightStatsSchema } from './schema.js';
+import { FilterPatternsIndexSchema } from './schema.js';
+import { AttentionIndexSchema } from './schema.js';
+import { MistakesIndexSchema } from './schema.js';
+import { OwnImagesIndexSchema } from './schema.js';
+import { ImageInputsFolder } from './image-inputs.js';
 
 /** report.json is the report's own record of what it showed; nothing reads it back but people and tests. */
 const ReportContextSchema = v.looseObject({ lang: v.string() });
@@ -136,6 +141,31 @@ export class RunStore {
   /** feature-maps/: index.json and the tensors it lists. */
   get featureMaps(): TensorFolder<typeof FeatureIndexSchema> {
     return new TensorFolder(this.stepDir('feature-maps'), 'index.json', FeatureIndexSchema, 'feature-maps');
+  }
+
+  /** filter-patterns/: index.json and, per conv layer, trained.npy and untrained.npy [filters, 28, 28]. */
+  get filterPatterns(): TensorFolder<typeof FilterPatternsIndexSchema> {
+    return new TensorFolder(this.stepDir('filter-patterns'), 'index.json', FilterPatternsIndexSchema, 'filter-patterns');
+  }
+
+  /** attention/: index.json and the Grad-CAM and saliency maps it lists. */
+  get attention(): TensorFolder<typeof AttentionIndexSchema> {
+    return new TensorFolder(this.stepDir('attention'), 'index.json', AttentionIndexSchema, 'attention');
+  }
+
+  /** mistakes/: index.json, the test set's probabilities and labels, the most confident mistakes' images, the map's coordinates. */
+  get mistakes(): TensorFolder<typeof MistakesIndexSchema> {
+    return new TensorFolder(this.stepDir('mistakes'), 'index.json', MistakesIndexSchema, 'mistakes');
+  }
+
+  /** inputs/images/: the reader's pictures given with --image, copied into the run. */
+  get imageInputs(): ImageInputsFolder {
+    return new ImageInputsFolder(join(this.runDir, 'inputs', 'images'));
+  }
+
+  /** own-images/: index.json and the tensors it lists (the reader's pictures through the model). */
+  get ownImages(): TensorFolder<typeof OwnImagesIndexSchema> {
+    return new TensorFolder(this.stepDir('own-images'), 'index.json', OwnImagesIndexSchema, 'own-images');
   }
 
   get figures(): FigureFolder {

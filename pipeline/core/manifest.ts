@@ -31,10 +31,16 @@ export const RunParamsSchema = loose({
   trainSize: v.optional(int(1)),
   /** images held out for validation, disjoint from the training ones */
   valSize: v.optional(int()),
+  /** --dropout (absent in runs recorded before the option: the book's 0.4) */
+  dropout: v.optional(v.number()),
+  /** --learning-rate (absent in runs recorded before the option: Adam's 0.001) */
+  learningRate: v.optional(v.number()),
   backend: v.optional(v.picklist(BACKENDS)),
   /** wasm's threads (--threads); in no fingerprint: the weights are the same for every count */
   threads: v.optional(int(1)),
   lang: v.optional(v.picklist(LANGS)),
+  /** --map-points (absent: the mistakes step's default for the run) */
+  mapPoints: v.optional(int(1)),
   /** Extra dataset source (--data-dir or FASHION_MNIST_DIR); not part of any fingerprint. */
   dataDir: v.optional(v.string()),
   /** --model: the trained model file the run was made from, instead of training */

@@ -30,6 +30,19 @@ export interface Params {
    */
   threads?: number;
   lang: Lang;
+  /**
+   * Rate of the dropout layer (--dropout, 0 <= rate < 1). Absent (params recorded before the option
+   * existed): DEFAULT_DROPOUT. In the train fingerprint and the run id only when not the default,
+   * so that a run made before the option existed stays up to date.
+   */
+  dropout?: number;
+  /** Adam's learning rate (--learning-rate, > 0); absent: DEFAULT_LEARNING_RATE. Fingerprinted like dropout. */
+  learningRate?: number;
+  /**
+   * --map-points: how many test images (the first n) the mistakes step predicts and maps; absent:
+   * its default for the run (steps/mistakes.ts). In the mistakes step's fingerprint, not in the run id.
+   */
+  mapPoints?: number;
   /** Extra dataset source (--data-dir or FASHION_MNIST_DIR); not part of any fingerprint. */
   dataDir?: string;
   /** --model: a trained model file the run shows instead of training one */
@@ -61,8 +74,13 @@ export const PROFILE_DEFAULTS: Record<Profile, Omit<Params, 'backend' | 'lang' |
   quick: { seed: 42, epochs: 3, batchSize: 32, patience: 2, trainSize: 6_000, valSize: 1_500 },
 };
 
+/** The book's `keras.layers.Dropout(0.4)` (chapter 8-2). */
+export const DEFAULT_DROPOUT = 0.4;
+/** Keras's and TensorFlow.js's default for Adam, which the book keeps. */
+export const DEFAULT_LEARNING_RATE = 0.001;
+
 /** The params only training uses: an imported model's run records none of them. */
-export const TRAINING_PARAMS = ['profile', 'epochs', 'batchSize', 'patience', 'trainSize', 'valSize'] as const;
+export const TRAINING_PARAMS = ['profile', 'epochs', 'batchSize', 'patience', 'trainSize', 'valSize', 'dropout', 'learningRate'] as const;
 
 /** The params as run.json records them: for an imported model (--model), without the training ones it never used. */
 export function recordedParams(p: Params): Partial<Params> {

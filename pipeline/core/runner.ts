@@ -34,6 +34,11 @@ export interface RunOptions<S extends RunFolder<S>> {
   /** Starts the backend; called before the first step that runs (a no-op re-run never pays for it). */
   startBackend(): Promise<void>;
   /**
+   * The entry point's own writes into the run folder (--image's copies), made under the run's
+   * lock before any step is checked: a second pipeline on the run is refused before they happen.
+   */
+  prepare?(): Promise<void>;
+  /**
    * Filled in as the steps go: the caller still has it when runPipeline throws or the process is
    * interrupted, for the last line of the run (`--json`).
    */
@@ -108,6 +113,7 @@ export async function runPipeline<S extends RunFolder<S>>(opts: RunOptions<S>): 
     let stale = 0;
     for (const dir of store.scratchDirs) stale += await removeStaleTemps(dir);
     if (stale > 0) log.info(`removed ${stale} temporary file(s) left by a killed run`);
+    await opts.prepare?.();
     const manifest = await openManifest(store, params, backend, opts.steps.map((s) => s.name));
 
     const summary = opts.progress ?? newProgress();

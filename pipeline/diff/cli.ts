@@ -40,7 +40,7 @@ Options:
                           delta, e.g. "test.accuracy < -0.01" or "val.loss > 0.02"; repeatable.
                           ops: < <= > >= == !=; an unknown metric name lists the known ones
   --artifacts <dir>       where run ids are looked up (default ./artifacts)
-  --lang en|ko            class names in English (default) or the book's Korean
+  --lang en|ko            the page's, figures' and summary.md's language (default en; ko: Korean)
   -h, --help              this help
 
 Exit codes: 0 written, no rule failed; 1 a --fail-on rule holds (or the diff failed);

@@ -52,7 +52,7 @@ export interface Comparison {
   matches: LayerMatch[];
 }
 
-interface Metric {
+export interface Metric {
   value: number;
   better: Better;
   timing?: boolean;
@@ -61,7 +61,7 @@ interface Metric {
 const delta = (a: number, b: number, better: Better, timing = false): MetricDelta => ({ a, b, delta: b - a, better, timing });
 
 /** The numbers a rule may test, by dotted name. */
-function metricsOf(run: LoadedRun): Record<string, Metric> {
+export function metricsOf(run: LoadedRun): Record<string, Metric> {
   const { metrics: m, history: h, manifest } = run;
   const out: Record<string, Metric> = {
     'test.accuracy': { value: m.test.accuracy, better: 1 },
@@ -124,12 +124,13 @@ function checkSameModel(a: LoadedRun, b: LoadedRun): void {
 /**
  * Matches B's conv filters to A's layer by layer. A layer's input channels are the previous conv
  * layer's filters (through pooling, which keeps channels), so B's previous matching is carried
- * into this layer's input axis before its filters are matched.
+ * into this layer's input axis before its filters are matched. `layers`: the conv layers in model
+ * order (stats.json's keys are sorted, which is model order only for the book's names).
  */
-function matchConvLayers(a: LoadedRun, b: LoadedRun): LayerMatch[] {
+export function matchConvLayers(a: LoadedRun, b: LoadedRun, layers: readonly string[] = convLayers(a.stats)): LayerMatch[] {
   const out: LayerMatch[] = [];
   let carried: number[] | null = null;
-  for (const layer of convLayers(a.stats)) {
+  for (const layer of layers) {
     const ka = a.weights.get(`${layer}/kernel`)!;
     const kb = b.weights.get(`${layer}/kernel`)!;
     const inPerm: number[] | null = carried && kb.shape[2] === carried.length ? carried : null;

@@ -3,12 +3,13 @@
  * feature maps of B are shown in A's filter order (the matching of compare.ts), so that a pair
  * side by side is the same filter learnt twice, not filter i of two unrelated orderings.
  */
-import { inputChannelSlice, KERNEL_DOMAIN, kernelPairsSpec, meanOverInputs, symmetricLimit } from '../render/figures/kernels.js';
+import { bookKernelPanels, kernelPairsSpec } from '../render/figures/kernels.js';
 import { confusionDeltaSpec, perClassDeltaSpec } from '../render/figures/evaluation.js';
 import { histogramOverlaySpec, type OverlayPanel } from '../render/figures/histograms.js';
 import { learningCurvesOverlaySpec } from '../render/figures/learning-curves.js';
 import { imageGridSpec, mapPanel, mapZoom } from '../render/figures/maps.js';
 import type { FigureSpecOf } from '../render/figures/write-figure.js';
+import { localeOf, type Locale } from '../render/locale.js';
 import { histogram, sharedEdges } from '../ml/stats.js';
 import { alignedKernel, alignedMaps, type Comparison } from './compare.js';
 import type { LoadedRun } from './load-run.js';
@@ -25,7 +26,7 @@ export function runLabels(a: LoadedRun, b: LoadedRun): [string, string] {
 }
 
 /** Every trained kernel of A and B re-binned on edges common to both (each run's stats.json bins are its own). */
-function histogramFigure(a: LoadedRun, b: LoadedRun, labels: [string, string]): DiffFigure {
+function histogramFigure(a: LoadedRun, b: LoadedRun, labels: [string, string], loc: Locale): DiffFigure {
   const layers = Object.keys(a.stats.trained);
   const panels: OverlayPanel[] = layers.map((layer) => {
     const ka = a.weights.get(`${layer}/kernel`)!.data;
@@ -33,7 +34,7 @@ function histogramFigure(a: LoadedRun, b: LoadedRun, labels: [string, string]): 
     const edges = sharedEdges(ka, kb);
     return {
       layer,
-      title: `${layer} kernel`,
+      title: loc.t('figures.histograms.panel', { layer }),
       series: [
         { label: labels[0], color: COLORS.a, histogram: { edges, counts: histogram(ka, edges) } },
         { label: labels[1], color: COLORS.b, histogram: { edges, counts: histogram(kb, edges) } },
@@ -43,51 +44,47 @@ function histogramFigure(a: LoadedRun, b: LoadedRun, labels: [string, string]): 
   return {
     name: 'weight-histograms',
     kind: 'weight-histograms',
-    title: 'Trained kernel weights of A and B on the same bins',
-    spec: histogramOverlaySpec('Trained kernel weights, A over B (same bins per layer)', panels, 2),
+    title: loc.t('figures.diff.histograms_entry'),
+    spec: histogramOverlaySpec(loc.t('figures.diff.histograms_title'), panels, 2, loc),
   };
 }
 
-function kernelFigures(a: LoadedRun, b: LoadedRun, c: Comparison, labels: [string, string]): DiffFigure[] {
+function kernelFigures(a: LoadedRun, b: LoadedRun, c: Comparison, labels: [string, string], loc: Locale): DiffFigure[] {
   return c.matches.map((m) => {
     const ka = a.weights.get(`${m.layer}/kernel`)!;
     const kb = alignedKernel(b, m);
     const [kh, kw, cin, cout] = ka.shape;
-    const sim = `mean similarity ${m.mean_similarity.toFixed(3)}`;
-    const rows: [string, string] = ['A', 'B'];
-    if (cin === 1) {
-      return {
-        name: `kernels-${m.layer}`,
-        kind: 'kernel-pairs',
-        layer: m.layer,
-        title: `${m.layer}: A's ${cout} kernels above B's matched kernels, ${sim}`,
-        spec: kernelPairsSpec(inputChannelSlice(ka, 0, labels[0]), inputChannelSlice(kb, 0, labels[1]), m.similarity, rows, {
-          title: `${m.layer} kernels (${kh} × ${kw}): matched pairs, cosine similarity`,
-          cols: 16,
-          domain: KERNEL_DOMAIN,
-        }),
-      };
-    }
-    const pa = meanOverInputs(ka, labels[0]);
-    const pb = meanOverInputs(kb, labels[1]);
-    const limit = symmetricLimit([pa, pb]);
+    const similarity = loc.t('figures.diff.similarity', { s: m.mean_similarity.toFixed(3) });
+    const { panels, domain, averaged } = bookKernelPanels(ka, kb, labels);
     return {
       name: `kernels-${m.layer}`,
       kind: 'kernel-pairs',
       layer: m.layer,
-      title: `${m.layer}: per filter, the mean over its ${cin} input channels, A above B's matched filter, ${sim}`,
-      spec: kernelPairsSpec(pa, pb, m.similarity, rows, {
-        title: `${m.layer} kernels (mean over ${cin} inputs): matched pairs, cosine similarity`,
-        cols: 16,
-        domain: [-limit, limit],
-      }),
+      title: averaged
+        ? loc.t('figures.diff.pairs_mean_entry', { layer: m.layer, in_channels: cin, similarity })
+        : loc.t('figures.diff.pairs_entry', { layer: m.layer, filters: cout, similarity }),
+      spec: kernelPairsSpec(
+        panels[0],
+        panels[1],
+        m.similarity,
+        ['A', 'B'],
+        {
+          title: averaged
+            ? loc.t('figures.diff.pairs_mean_title', { layer: m.layer, in_channels: cin })
+            : loc.t('figures.diff.pairs_title', { layer: m.layer, h: kh, w: kw }),
+          cols: 16,
+          domain,
+        },
+        loc,
+      ),
     };
   });
 }
 
 /** The chapter's sample through both runs' conv layers, B's maps in A's filter order. */
-function mapFigures(a: LoadedRun, b: LoadedRun, c: Comparison, labels: [string, string]): DiffFigure[] {
+function mapFigures(a: LoadedRun, b: LoadedRun, c: Comparison, labels: [string, string], loc: Locale): DiffFigure[] {
   if (a.sample.id !== b.sample.id) return [];
+  const image = a.sample.split === 'train' ? loc.t('figures.sample.train', { index: a.sample.index }) : loc.t('figures.sample.test', { index: a.sample.index });
   return c.matches.map((m) => {
     const ta = a.maps.get(m.layer)!;
     const [, h, w, ch] = ta.shape;
@@ -97,16 +94,16 @@ function mapFigures(a: LoadedRun, b: LoadedRun, c: Comparison, labels: [string, 
       kind: 'feature-maps',
       layer: m.layer,
       sample: a.sample.id,
-      title: `${m.layer} feature maps of ${a.sample.split} image #${a.sample.index}, A beside B in matched order`,
-      spec: imageGridSpec(`${m.layer}: ${ch} maps of ${h} × ${w} of ${a.sample.split} image #${a.sample.index}, B in A's filter order`, [
+      title: loc.t('figures.diff.maps_entry', { layer: m.layer, image }),
+      spec: imageGridSpec(loc.t('figures.diff.maps_title', { layer: m.layer, channels: ch, h, w, image }), [
         mapPanel(ta, labels[0], 8, zoom),
-        mapPanel(alignedMaps(b, m), `${labels[1]}, matched`, 8, zoom),
+        mapPanel(alignedMaps(b, m), loc.t('figures.diff.matched', { label: labels[1] }), 8, zoom),
       ]),
     };
   });
 }
 
-export function buildDiffFigures(a: LoadedRun, b: LoadedRun, c: Comparison, classNames: readonly string[]): DiffFigure[] {
+export function buildDiffFigures(a: LoadedRun, b: LoadedRun, c: Comparison, classNames: readonly string[], loc: Locale = localeOf('en')): DiffFigure[] {
   const labels = runLabels(a, b);
   // A model imported with --model has no history: its curves are left out (none when neither has one).
   const curves = [
@@ -116,23 +113,30 @@ export function buildDiffFigures(a: LoadedRun, b: LoadedRun, c: Comparison, clas
   const learning: DiffFigure[] =
     curves.length === 0
       ? []
-      : [{ name: 'learning-curves', kind: 'learning-curves', title: curves.length === 2 ? 'Learning curves of A and B' : `Learning curves of ${curves[0].label}`, spec: learningCurvesOverlaySpec(curves) }];
+      : [
+          {
+            name: 'learning-curves',
+            kind: 'learning-curves',
+            title: curves.length === 2 ? loc.t('figures.diff.curves_entry') : loc.t('figures.diff.curves_entry_one', { label: curves[0].label }),
+            spec: learningCurvesOverlaySpec(curves, loc),
+          },
+        ];
   return [
     ...learning,
-    histogramFigure(a, b, labels),
-    ...kernelFigures(a, b, c, labels),
-    ...mapFigures(a, b, c, labels),
+    histogramFigure(a, b, labels, loc),
+    ...kernelFigures(a, b, c, labels, loc),
+    ...mapFigures(a, b, c, labels, loc),
     {
       name: 'per-class-delta',
       kind: 'per-class-delta',
-      title: 'Test accuracy per class, B minus A',
-      spec: perClassDeltaSpec(a.metrics.per_class_accuracy, b.metrics.per_class_accuracy, classNames, labels),
+      title: loc.t('figures.diff.per_class_entry'),
+      spec: perClassDeltaSpec(a.metrics.per_class_accuracy, b.metrics.per_class_accuracy, classNames, labels, loc),
     },
     {
       name: 'confusion-delta',
       kind: 'confusion-delta',
-      title: 'Test confusion matrix, B minus A',
-      spec: confusionDeltaSpec(c.confusion_delta, classNames, labels),
+      title: loc.t('figures.diff.confusion_entry'),
+      spec: confusionDeltaSpec(c.confusion_delta, classNames, labels, loc),
     },
   ];
 }

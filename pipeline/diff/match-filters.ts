@@ -13,7 +13,7 @@ export interface FilterMatch {
 }
 
 /** Filter k of a kernel laid out [..., out] (tfjs order: last axis = output filters), flattened. */
-function filters(data: Float32Array, shape: number[]): Float64Array[] {
+export function filters(data: Float32Array, shape: number[]): Float64Array[] {
   const out = shape[shape.length - 1];
   const size = data.length / out;
   return Array.from({ length: out }, (_, k) => {
@@ -23,7 +23,7 @@ function filters(data: Float32Array, shape: number[]): Float64Array[] {
   });
 }
 
-function cosine(a: Float64Array, b: Float64Array): number {
+export function cosine(a: Float64Array, b: Float64Array): number {
   let dot = 0;
   let na = 0;
   let nb = 0;

@@ -1,6 +1,7 @@
 /**
- * The diff report's Handlebars context (saved as diff.json): data only, no markup. The page
- * itself is templates/diff.hbs, rendered with the report's helpers and partials.
+ * The diff report's Handlebars context (saved as diff.json): data only, no markup and no words
+ * (templates/messages/ has those). The page itself is templates/diff.hbs, rendered with the
+ * report's helpers and partials.
  */
 import type { Lang } from '../core/params.js';
 import type { FigureEntry } from '../catalog/schema.js';
@@ -34,7 +35,7 @@ function runInfo(r: LoadedRun) {
     seed: m.seed,
     backend: m.backend,
     git_commit: m.git_commit,
-    sample: `${r.sample.split} image #${r.sample.index} (${r.sample.id})`,
+    sample: { split: r.sample.split, index: r.sample.index, id: r.sample.id },
   };
 }
 
@@ -58,14 +59,21 @@ export function buildDiffContext({ lang, a, b, comparison: c, rules, failed, fig
   const params = [...new Set([...Object.keys(pa), ...Object.keys(pb)])]
     .sort()
     .map((name) => ({ name, a: text(pa[name]), b: text(pb[name]), changed: changed.has(name) }));
-  // What the run took and what made it, beside what it was asked for.
-  const info = (name: string, va: unknown, vb: unknown) => ({ name, a: text(va), b: text(vb), changed: JSON.stringify(va) !== JSON.stringify(vb) });
+  // What the run took and what made it, beside what it was asked for. `kind` picks the row's
+  // words on the page; a package's row is named by the package.
+  const info = (kind: 'backend' | 'git_commit' | 'package', name: string, va: unknown, vb: unknown) => ({
+    kind,
+    name,
+    a: text(va),
+    b: text(vb),
+    changed: JSON.stringify(va) !== JSON.stringify(vb),
+  });
   const setup = [
-    info('backend (taken)', a.manifest.backend, b.manifest.backend),
-    info('git commit', a.manifest.git_commit, b.manifest.git_commit),
+    info('backend', 'backend', a.manifest.backend, b.manifest.backend),
+    info('git_commit', 'git_commit', a.manifest.git_commit, b.manifest.git_commit),
     ...[...new Set([...Object.keys(a.manifest.versions ?? {}), ...Object.keys(b.manifest.versions ?? {})])]
       .sort()
-      .map((name) => info(name, a.manifest.versions?.[name], b.manifest.versions?.[name])),
+      .map((name) => info('package', name, a.manifest.versions?.[name], b.manifest.versions?.[name])),
   ];
 
   const entries = Object.entries(c.metrics);

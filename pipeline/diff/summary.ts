@@ -1,6 +1,11 @@
-/** summary.md (short enough for a pull-request comment) and summary.json (for machines). */
+/**
+ * summary.md (short enough for a pull-request comment, in the diff's language) and summary.json
+ * (for machines: its metric names and fields are the same in every language; the figures' titles
+ * that key its `figures` are in the diff's language).
+ */
 import type { Comparison } from './compare.js';
 import type { Rule } from './rules.js';
+import { localeOf, type Locale } from '../render/locale.js';
 
 export const KEY_METRICS = ['test.accuracy', 'test.loss', 'val.accuracy', 'val.loss', 'best_epoch', 'epochs_run', 'train.samples_per_s', 'train.seconds'];
 
@@ -43,39 +48,46 @@ export function summaryJson(c: Comparison, rules: Rule[], failed: Rule[], figure
 const fmt = (v: number) => (Number.isInteger(v) ? String(v) : Math.abs(v) >= 100 ? v.toFixed(1) : v.toFixed(4));
 const signed = (v: number) => (v > 0 ? `+${fmt(v)}` : v === 0 ? '0' : fmt(v));
 /** Markdown table cells must not break the table or inject markup. */
-const cell = (s: string) => s.replace(/[|<>`\\\n]/g, (ch) => (ch === '\n' ? ' ' : `\\${ch}`));
+export const cell = (s: string) => s.replace(/[|<>`\\\n]/g, (ch) => (ch === '\n' ? ' ' : `\\${ch}`));
 /** A code span (outside tables): backslash escapes do not apply inside one, so drop what would end it. */
 /** A param's value; absent in one run (an imported run has `model`, a trained one does not) shows as a dash. */
 const value = (v: unknown) => (v === undefined ? '–' : JSON.stringify(v));
-const code = (s: string) => `\`${s.replace(/[`\n]/g, ' ')}\``;
+export const code = (s: string) => `\`${s.replace(/[`\n]/g, ' ')}\``;
 
-export function summaryMarkdown(c: Comparison, rules: Rule[], failed: Rule[], figures: Record<string, string>, html: string): string {
-  const lines = [`### cnn-lens diff: A ${code(c.a)} → B ${code(c.b)}`, ''];
-  if (failed.length > 0) lines.push(`**Failed rules:** ${failed.map((r) => code(r.text)).join(', ')}`, '');
-  else if (rules.length > 0) lines.push(`**Rules passed:** ${rules.map((r) => code(r.text)).join(', ')}`, '');
-  lines.push('| metric | A | B | Δ (B − A) |', '| --- | ---: | ---: | ---: |');
+export function summaryMarkdown(c: Comparison, rules: Rule[], failed: Rule[], figures: Record<string, string>, html: string, loc: Locale = localeOf('en')): string {
+  const lines = [loc.t('diff.summary.title', { a: code(c.a), b: code(c.b) }), ''];
+  if (failed.length > 0) lines.push(loc.t('diff.summary.failed', { rules: failed.map((r) => code(r.text)).join(', ') }), '');
+  else if (rules.length > 0) lines.push(loc.t('diff.summary.passed', { rules: rules.map((r) => code(r.text)).join(', ') }), '');
+  lines.push(loc.t('diff.summary.header'), '| --- | ---: | ---: | ---: |');
   for (const k of KEY_METRICS) {
     const m = c.metrics[k];
     if (!m) continue;
     const mark = m.delta === 0 || m.better === 0 ? '' : Math.sign(m.delta) === m.better ? ' ✅' : ' ⚠️';
-    lines.push(`| ${k}${m.timing ? ' (timing)' : ''} | ${fmt(m.a)} | ${fmt(m.b)} | ${signed(m.delta)}${mark} |`);
+    lines.push(`| ${m.timing ? loc.t('diff.summary.timing', { metric: k }) : k} | ${fmt(m.a)} | ${fmt(m.b)} | ${signed(m.delta)}${mark} |`);
   }
   lines.push('');
   const w = c.weights;
   lines.push(
     w.identical
-      ? '**Weights:** bit-identical.'
-      : `**Weights:** differ (max |Δ| ${fmt(w.maxAbsDelta)}); conv filters matched by cosine similarity: ` +
-          c.matches.map((m) => `${m.layer} mean ${m.mean_similarity.toFixed(3)}${m.identity ? ' (same order)' : ''}`).join(', ') +
-          '.',
+      ? loc.t('diff.summary.identical')
+      : loc.t('diff.summary.differ', {
+          delta: fmt(w.maxAbsDelta),
+          layers: c.matches
+            .map((m) =>
+              m.identity
+                ? loc.t('diff.summary.layer_same', { layer: m.layer, similarity: m.mean_similarity.toFixed(3) })
+                : loc.t('diff.summary.layer', { layer: m.layer, similarity: m.mean_similarity.toFixed(3) }),
+            )
+            .join(', '),
+        }),
   );
   if (c.params.length > 0) {
-    lines.push('', `**Params changed:** ${c.params.map((p) => `${cell(p.name)} ${cell(value(p.a))} → ${cell(value(p.b))}`).join('; ')}`);
+    lines.push('', loc.t('diff.summary.params', { params: c.params.map((p) => `${cell(p.name)} ${cell(value(p.a))} → ${cell(value(p.b))}`).join('; ') }));
   }
-  lines.push('', `**Report:** ${code(html)}`);
+  lines.push('', loc.t('diff.summary.report', { path: code(html) }));
   const figs = Object.entries(figures);
   if (figs.length > 0) {
-    lines.push('', '**Figures (PNG):**', ...figs.map(([title, path]) => `- ${cell(title)}: ${code(path)}`));
+    lines.push('', loc.t('diff.summary.figures'), ...figs.map(([title, path]) => `- ${cell(title)}: ${code(path)}`));
   }
   return `${lines.join('\n')}\n`;
 }

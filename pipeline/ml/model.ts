@@ -1,4 +1,5 @@
 import { IMAGE_SHAPE } from '../catalog/dataset.js';
+import { DEFAULT_DROPOUT } from '../core/params.js';
 import { tf } from '../tfjs/tf.js';
 
 /** Keras layer names of the book's CNN, in order. */
@@ -23,8 +24,8 @@ function initSeed(seed: number, layer: number): number {
   return (seed * 1000 + layer * 7 + 1) >>> 0;
 }
 
-/** The book's CNN (chapter 8-2), with Keras's layer names and seeded initializers. */
-export function buildModel(seed: number): tf.LayersModel {
+/** The book's CNN (chapter 8-2), with Keras's layer names and seeded initializers; `dropout`: the dropout layer's rate. */
+export function buildModel(seed: number, dropout = DEFAULT_DROPOUT): tf.LayersModel {
   const kernel = (i: number) => tf.initializers.glorotUniform({ seed: initSeed(seed, i) });
   const model = tf.sequential({ name: 'sequential' });
   model.add(
@@ -52,7 +53,7 @@ export function buildModel(seed: number): tf.LayersModel {
   model.add(tf.layers.maxPooling2d({ name: 'max_pooling2d_1', poolSize: 2 }));
   model.add(tf.layers.flatten({ name: 'flatten' }));
   model.add(tf.layers.dense({ name: 'dense', units: 100, activation: 'relu', kernelInitializer: kernel(5) }));
-  model.add(tf.layers.dropout({ name: 'dropout', rate: 0.4 }));
+  model.add(tf.layers.dropout({ name: 'dropout', rate: dropout }));
   model.add(tf.layers.dense({ name: 'dense_1', units: 10, activation: 'softmax', kernelInitializer: kernel(7) }));
   return model;
 }

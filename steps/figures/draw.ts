@@ -9,6 +9,12 @@ import { hasKoreanFont, renderFigure } from '../../pipeline/render/figures/write
 import { buildFigures, type FigureInputs } from '../../pipeline/render/figures/catalog.js';
 import type { FigureFolder } from '../../pipeline/catalog/artifacts.js';
 import type { figureSources } from '../figures.js';
+import { loadOwnImages } from '../../pipeline/render/figures/own-images.js';
+import { loadFilterPatterns } from '../../pipeline/render/figures/filter-patterns.js';
+import { loadAttention } from '../../pipeline/render/figures/attention.js';
+import { loadMistakes } from '../../pipeline/render/figures/mistakes.js';
+import { loadCatalog } from '../../pipeline/render/messages.js';
+import { localeOf } from '../../pipeline/render/locale.js';
 
 type Sources = ReturnType<typeof figureSources>;
 
@@ -40,7 +46,11 @@ export async function loadFigureInputs(inputs: Sources, lang: Lang): Promise<Fig
     for (const l of s.layers) await load(l.file, l.shape);
   }
   for (const l of features.untrained.layers) await load(l.file, l.shape);
-  return { history, metrics, model, stats, kernels, features, tensors, classNames: CLASS_NAMES[lang] };
+  const patterns = await loadFilterPatterns(inputs.patterns, localeOf(lang));
+  const attention = await loadAttention(inputs.attention, CLASS_NAMES[lang], loadCatalog(lang));
+  const mistakes = await loadMistakes(inputs.mistakes, CLASS_NAMES[lang], localeOf(lang));
+  const ownImages = await loadOwnImages(inputs.ownImages, CLASS_NAMES[lang], loadCatalog(lang));
+  return { history, metrics, model, stats, kernels, features, tensors, classNames: CLASS_NAMES[lang], locale: localeOf(lang), patterns, attention, mistakes, ownImages };
 }
 
 type Context = StepContext<Sources, { figures: FigureFolder }>;

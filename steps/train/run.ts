@@ -4,7 +4,7 @@ import { TRAIN_IMAGES } from '../../pipeline/catalog/dataset.js';
 import type { DatasetArtifact, FolderArtifact, JsonArtifact, ModelArtifact } from '../../pipeline/catalog/artifacts.js';
 import type { History, HistoryRow, HistorySchema } from '../../pipeline/catalog/schema.js';
 import type { Logger } from '../../pipeline/core/log.js';
-import type { Params } from '../../pipeline/core/params.js';
+import { DEFAULT_DROPOUT, DEFAULT_LEARNING_RATE, type Params } from '../../pipeline/core/params.js';
 import type { StepContext } from '../../pipeline/core/step.js';
 import { gatherImages, gatherLabels, trainValSplit } from '../../pipeline/data/split.js';
 import { buildModel } from '../../pipeline/ml/model.js';
@@ -17,15 +17,15 @@ import { loadEpochWeights, resumeEpoch, saveEpoch, type EpochKey } from './state
 type Context = StepContext<{ dataset: DatasetArtifact }, { history: JsonArtifact<typeof HistorySchema>; best: ModelArtifact; state: FolderArtifact }>;
 
 /** A model and optimizer at the newest saved epoch of this key, or fresh ones. */
-async function resumeOrStart(root: string, key: EpochKey, seed: number, log: Logger) {
-  const model = buildModel(seed);
-  const optimizer = tf.train.adam();
+async function resumeOrStart(root: string, key: EpochKey, p: Params, log: Logger) {
+  const fresh = () => ({ model: buildModel(p.seed, p.dropout ?? DEFAULT_DROPOUT), optimizer: tf.train.adam(p.learningRate ?? DEFAULT_LEARNING_RATE) });
+  const { model, optimizer } = fresh();
   const resumed = await resumeEpoch(root, key, model, optimizer, (m) => log.warn(m));
   if (resumed) return { model, optimizer, rows: resumed.rows, kept: resumed.kept };
   // A failed resume may have put some tensors in place: start from a really fresh pair.
   model.dispose();
   optimizer.dispose();
-  return { model: buildModel(seed), optimizer: tf.train.adam(), rows: [] as HistoryRow[], kept: [] as number[] };
+  return { ...fresh(), rows: [] as HistoryRow[], kept: [] as number[] };
 }
 
 const epochLine = (row: HistoryRow, p: Params, best: boolean) =>
@@ -43,7 +43,7 @@ export async function train({ params: p, inputs, outputs, log, backend, force }:
   const key = await epochKey(p, inputs.dataset.paths, backend);
   const data = await inputs.dataset.load();
   const split = trainValSplit(TRAIN_IMAGES, p.trainSize, p.valSize, p.seed);
-  const { model, optimizer, rows } = await resumeOrStart(root, key, p.seed, log);
+  const { model, optimizer, rows } = await resumeOrStart(root, key, p, log);
   // The count the pool really has (the tests read this line), not the one asked for.
   if (backend === 'wasm') log.info(`train: wasm with ${wasmThreads()} thread(s) in XNNPACK's pool`);
   const fit: Fit = { model, optimizer, train: data.train, split, val: { x: gatherImages(data.train.images, split.val), y: gatherLabels(data.train.labels, split.val) } };

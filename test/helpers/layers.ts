@@ -27,6 +27,12 @@ export const LAYERS: Readonly<Record<string, number>> = {
   'steps/**': 4,
   // comparing two finished runs: loading, rules, the diff page
   'pipeline/diff/**': 4,
+  // gathering N finished runs: grouping, kernel stability, the compare page. It builds on the
+  // diff's machinery (loading, matching, rules, the folder swap), so it ranks just above diff.
+  'pipeline/compare/**': 4.5,
+  // many runs of the pipeline: the sweep's options, its plan (the cross product, the run ids
+  // through the pipeline's parser, which sweep-main hands in), the child processes, its lines
+  'pipeline/sweep/**': 4,
   // the entry points (main, diff-main, bench, cli): they may import anything
   'pipeline/*': 5,
 };

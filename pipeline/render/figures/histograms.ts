@@ -4,6 +4,7 @@
  */
 import type { TopLevelSpec } from 'vega-lite';
 import type { TensorStats } from '../../catalog/schema.js';
+import { localeOf, type Locale } from '../locale.js';
 import { CONFIG, roundSignificant, SCHEMA } from './common.js';
 
 export interface HistogramPanel {
@@ -45,7 +46,7 @@ export function histogramBars(p: Pick<OverlayPanel, 'layer' | 'series'>): Histog
   );
 }
 
-function panelSpec(p: OverlayPanel) {
+function panelSpec(p: OverlayPanel, loc: Locale) {
   return {
     title: { text: p.title, fontSize: 12 },
     width: 300,
@@ -55,9 +56,9 @@ function panelSpec(p: OverlayPanel) {
         data: { values: histogramBars(p) },
         mark: { type: 'rect' as const, opacity: 0.6 },
         encoding: {
-          x: { field: 'lo', type: 'quantitative' as const, title: 'weight' },
+          x: { field: 'lo', type: 'quantitative' as const, title: loc.t('figures.weight') },
           x2: { field: 'hi' },
-          y: { field: 'count', type: 'quantitative' as const, title: 'count', stack: null },
+          y: { field: 'count', type: 'quantitative' as const, title: loc.t('figures.count'), stack: null },
           color: {
             field: 'model',
             type: 'nominal' as const,
@@ -80,24 +81,26 @@ function panelSpec(p: OverlayPanel) {
 }
 
 /** Panels side by side, or wrapped into rows of `columns` panels. */
-export function histogramOverlaySpec(title: string, panels: OverlayPanel[], columns?: number): TopLevelSpec {
-  const specs = panels.map(panelSpec);
+export function histogramOverlaySpec(title: string, panels: OverlayPanel[], columns?: number, loc: Locale = localeOf('en')): TopLevelSpec {
+  const specs = panels.map((p) => panelSpec(p, loc));
   const base = { $schema: SCHEMA, title, config: CONFIG };
   return columns === undefined ? { ...base, hconcat: specs } : { ...base, columns, concat: specs };
 }
 
-export function weightHistogramSpec(panels: HistogramPanel[]): TopLevelSpec {
+export function weightHistogramSpec(panels: HistogramPanel[], loc: Locale = localeOf('en')): TopLevelSpec {
   return histogramOverlaySpec(
-    'Weight histograms, trained vs untrained (same bins; dashed: Glorot-uniform limit)',
+    loc.t('figures.histograms.title'),
     panels.map((p) => ({
       layer: p.layer,
-      title: `${p.layer} kernel`,
+      title: loc.t('figures.histograms.panel', { layer: p.layer }),
       series: [
-        { label: 'trained', color: '#1f77b4', histogram: p.trained },
-        { label: 'untrained', color: '#d62728', histogram: p.untrained },
+        { label: loc.t('figures.trained'), color: '#1f77b4', histogram: p.trained },
+        { label: loc.t('figures.untrained'), color: '#d62728', histogram: p.untrained },
       ],
       rules: p.glorotLimit === undefined ? undefined : [-p.glorotLimit, p.glorotLimit],
       ruleColor: '#d62728',
     })),
+    undefined,
+    loc,
   );
 }

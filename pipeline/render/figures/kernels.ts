@@ -6,6 +6,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { NpyArray } from '../../catalog/npy.js';
 import type { WeightStats } from '../../catalog/schema.js';
+import { localeOf, type Locale } from '../locale.js';
 import { CONFIG, roundSignificant, SCHEMA } from './common.js';
 
 /** The chapter's fixed colour range for conv2d's kernels (vmin, vmax). */
@@ -105,7 +106,7 @@ export function kernelCells(panel: KernelPanel, cols: number, cell: number, gap:
   return cells;
 }
 
-export function kernelGridSpec(panels: KernelPanel[], opts: KernelGridOptions): TopLevelSpec {
+export function kernelGridSpec(panels: KernelPanel[], opts: KernelGridOptions, loc: Locale = localeOf('en')): TopLevelSpec {
   const cell = opts.cell ?? 12;
   const gap = opts.gap ?? 6;
   const panel = (p: KernelPanel) => {
@@ -125,7 +126,7 @@ export function kernelGridSpec(panels: KernelPanel[], opts: KernelGridOptions): 
         color: {
           field: 'value',
           type: 'quantitative' as const,
-          title: 'weight',
+          title: loc.t('figures.weight'),
           scale: { scheme: 'viridis', domain: opts.domain.map((v) => roundSignificant(v)), clamp: true },
           legend: { gradientLength: 120, format: '.2f' },
         },
@@ -142,6 +143,19 @@ export function kernelGridSpec(panels: KernelPanel[], opts: KernelGridOptions): 
   };
 }
 
+/**
+ * Two kernels of one layer as the chapter draws them: a layer on one input channel (conv2d) as its
+ * kernels on the fixed range -0.5..0.5, a deeper layer as per-filter means over its inputs on a
+ * range symmetric around 0 that both panels share.
+ */
+export function bookKernelPanels(a: NpyArray, b: NpyArray, labels: [string, string]): { panels: [KernelPanel, KernelPanel]; domain: [number, number]; averaged: boolean } {
+  const [, , cin] = checkKernel(a, labels[0]);
+  if (cin === 1) return { panels: [inputChannelSlice(a, 0, labels[0]), inputChannelSlice(b, 0, labels[1])], domain: KERNEL_DOMAIN, averaged: false };
+  const panels: [KernelPanel, KernelPanel] = [meanOverInputs(a, labels[0]), meanOverInputs(b, labels[1])];
+  const limit = symmetricLimit(panels);
+  return { panels, domain: [-limit, limit], averaged: true };
+}
+
 export interface KernelPairsOptions {
   title: string;
   /** pairs per grid row */
@@ -154,7 +168,7 @@ export interface KernelPairsOptions {
  * Matched kernels of two runs: per filter i, A's kernel i above B's kernel matched to it (`b` is
  * already in A's order), with the pair's similarity printed below. `labels` name the two rows.
  */
-export function kernelPairsSpec(a: KernelPanel, b: KernelPanel, similarity: number[], labels: [string, string], opts: KernelPairsOptions): TopLevelSpec {
+export function kernelPairsSpec(a: KernelPanel, b: KernelPanel, similarity: number[], labels: [string, string], opts: KernelPairsOptions, loc: Locale = localeOf('en')): TopLevelSpec {
   if (a.filters !== b.filters || a.kh !== b.kh || a.kw !== b.kw || similarity.length !== a.filters) {
     throw new Error(`kernelPairsSpec: panels of ${a.filters} and ${b.filters} filters with ${similarity.length} similarities do not pair up`);
   }
@@ -201,7 +215,7 @@ export function kernelPairsSpec(a: KernelPanel, b: KernelPanel, similarity: numb
           color: {
             field: 'value',
             type: 'quantitative',
-            title: 'weight',
+            title: loc.t('figures.weight'),
             scale: { scheme: 'viridis', domain: opts.domain.map((v) => roundSignificant(v)), clamp: true },
             legend: { gradientLength: 120, format: '.2f' },
           },

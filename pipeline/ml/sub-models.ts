@@ -1,15 +1,25 @@
 /**
  * The functional API at work: one sub-model per conv and pooling layer, from the model's inputs to
- * that layer's output, run on the samples; their outputs saved as .npy.
+ * that layer's output, run on images; their outputs saved as .npy. The feature-maps step runs it
+ * on the chapter's samples, the own-images step on the reader's pictures.
  */
-import { IMAGE_SHAPE, PIXELS } from '../../pipeline/catalog/dataset.js';
-import type { LayerMap } from '../../pipeline/catalog/schema.js';
-import type { RunStore } from '../../pipeline/catalog/store.js';
-import { BadInputError } from '../../pipeline/core/errors.js';
-import { lastAxisStats } from '../../pipeline/ml/stats.js';
-import { probabilities } from '../../pipeline/ml/trainer.js';
-import { tf } from '../../pipeline/tfjs/tf.js';
-import type { Sample } from '../feature-maps.js';
+import { IMAGE_SHAPE, PIXELS } from '../catalog/dataset.js';
+import type { LayerMap } from '../catalog/schema.js';
+import { BadInputError } from '../core/errors.js';
+import { lastAxisStats } from './stats.js';
+import { probabilities } from './trainer.js';
+import { tf } from '../tfjs/tf.js';
+
+/** An input image: 28 x 28 floats in [0, 1], and the id its files are saved under. */
+export interface MapSample {
+  id: string;
+  pixels: Float32Array;
+}
+
+/** Where the maps go: a step's tensor folder (TensorFolder.write). */
+export interface TensorWriter {
+  write(relative: string, data: Float32Array, shape: number[]): Promise<void>;
+}
 
 const MAP_LAYER_CLASSES = new Set(['Conv2D', 'MaxPooling2D']);
 
@@ -37,7 +47,7 @@ export function mapLayerIndices(model: tf.LayersModel, source: string): number[]
  * Runs each conv/pooling sub-model on the samples and saves one .npy [1, H, W, C] per sample and
  * layer under `<prefix><sample id>/<layer>.npy`; returns the LayerMaps per sample.
  */
-export async function saveMaps(model: tf.LayersModel, source: string, samples: Sample[], prefix: string, folder: RunStore['featureMaps']): Promise<LayerMap[][]> {
+export async function saveMaps(model: tf.LayersModel, source: string, samples: MapSample[], prefix: string, folder: TensorWriter): Promise<LayerMap[][]> {
   const maps: LayerMap[][] = samples.map(() => []);
   const batch = tf.tensor4d(concatPixels(samples), [samples.length, ...IMAGE_SHAPE]);
   try {
@@ -66,13 +76,12 @@ export async function saveMaps(model: tf.LayersModel, source: string, samples: S
   return maps;
 }
 
-function concatPixels(samples: Sample[]): Float32Array {
+function concatPixels(samples: MapSample[]): Float32Array {
   const all = new Float32Array(samples.length * PIXELS);
   samples.forEach((s, i) => all.set(s.pixels, i * PIXELS));
   return all;
 }
 
-export function predict(model: tf.LayersModel, samples: Sample[]): number[][] {
+export function predict(model: tf.LayersModel, samples: MapSample[]): number[][] {
   return probabilities(model, concatPixels(samples), samples.length);
 }
-
