@@ -274,7 +274,7 @@ describe("the attention step in the suite's tiny run", () => {
     const boot = index.samples[0];
     expect(section).toContain(`data-attention="${boot.id}"`);
     expect(section).toContain(
-      boot.cam_on_object === null ? 'Grad-CAM is zero everywhere' : `${(boot.cam_on_object * 100).toFixed(0)}% of Grad-CAM&#x27;s mass lies on the garment&#x27;s pixels`,
+      boot.cam_on_object === null ? 'Grad-CAM is zero everywhere' : `${(boot.cam_on_object * 100).toFixed(0)}% of Grad-CAM's mass lies on the garment's pixels`,
     );
     // the part sits inside "Beyond the chapter", before "Training"
     expect(html.indexOf('id="attention"')).toBeGreaterThan(html.indexOf('<section id="beyond"'));
