@@ -11,11 +11,12 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../pipeline/core/manifest.js';
 import { RunStore } from '../pipeline/catalog/store.js';
+import { STEP_NAMES } from '../steps/index.js';
 import { tempDir } from './helpers.js';
 import { linkDataset } from './helpers/fixture-run.js';
 
 const TINY = ['--profile', 'quick', '--train-size', '256', '--val-size', '64', '--epochs', '1', '--backend', 'wasm', '--run', 'tiny'];
-const STEPS = ['download', 'train', 'checkpoint', 'weights', 'feature-maps', 'figures', 'report'];
+const STEPS = STEP_NAMES;
 
 let copy: string;
 let store: RunStore;
@@ -62,16 +63,17 @@ describe('code in the fingerprint', () => {
 
   it('editing a figure spec re-runs figures and report, not train', async () => {
     const weights = await sha(join(store.finalStepDir('checkpoint'), 'weights.bin'));
-    await edit('pipeline/render/figures/histograms.ts', "'Weight histograms, trained", "'Kernel histograms, trained");
+    // The Glorot limit's rules in the weight histograms: a colour no figure used before.
+    const histograms = async () => (await store.figures.readSvgs()).svgs.get('weight-histograms') ?? '';
+    expect(await histograms()).toContain('#d62728');
+    expect(await readFile(store.reportHtml.path, 'utf8')).not.toContain('#123457');
+    await edit('pipeline/render/figures/histograms.ts', "ruleColor: '#d62728'", "ruleColor: '#123457'");
     const r = pipeline();
     expect(r.code, r.out).toBe(0);
-    expect(steps(r.out)).toEqual({ ran: ['figures', 'report'], skipped: ['download', 'train', 'checkpoint', 'weights', 'feature-maps'] });
+    expect(steps(r.out)).toEqual({ ran: ['figures', 'report'], skipped: STEPS.filter((n) => n !== 'figures' && n !== 'report') });
     expect(r.out).toMatch(/^figures: running \(code changed\)$/m);
-    const { svgs } = await store.figures.readSvgs();
-    const histograms = [...svgs.values()].filter((svg) => svg.includes('histograms, trained vs untrained'));
-    expect(histograms.length).toBeGreaterThan(0);
-    expect(histograms.every((svg) => svg.includes('Kernel histograms') && !svg.includes('Weight histograms'))).toBe(true);
-    expect(await readFile(store.reportHtml.path, 'utf8')).toContain('Kernel histograms, trained vs untrained');
+    expect(await histograms()).toContain('#123457');
+    expect(await readFile(store.reportHtml.path, 'utf8')).toContain('#123457');
     expect(await sha(join(store.finalStepDir('checkpoint'), 'weights.bin'))).toBe(weights);
   });
 
