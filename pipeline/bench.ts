@@ -18,16 +18,16 @@ import { IMAGE_SHAPE, loadFashionMnist, PIXELS } from './catalog/dataset.js';
 import { UsageError } from './core/errors.js';
 import { MAX_THREADS } from './core/params.js';
 import { PROJECT_ROOT, readManifest } from './core/manifest.js';
-import { DataParallelTrainer } from './ml/data-parallel.js';
+import { adam } from './ml/adam.js';
 import { buildModel } from './ml/model.js';
+import { createTrainer } from './ml/parallel-trainer.js';
 import { runPytorchPeer, type PeerRow, type PeerSkipped } from './ml/pytorch-peer.js';
 import { DEBIAN_DATASET_DIR } from './data/sources/apt.js';
 import { gatherImages, gatherLabels, permutation } from './data/split.js';
 import { tf } from './tfjs/tf.js';
 import { initTf } from './tfjs/backend.js';
-import { wasmThreads } from './tfjs/wasm-threads.js';
 import { kernelCounts, resetKernelCounts, type KernelCounts } from './tfjs/kernel-counters.js';
-import { trainBatch } from './ml/trainer.js';
+import { SHARDS } from './ml/trainer.js';
 import { STEP_NAMES } from '../steps/index.js';
 
 const BACKENDS = ['wasm', 'tensorflow', 'cpu'] as const;
@@ -60,11 +60,11 @@ Options:
   --batch-size <n>      training batch size (default 32)
   --backends <list>     comma list of ${BACKENDS.join(', ')} (default: all; tensorflow is
                         skipped, with the reason, where @tensorflow/tfjs-node does not load)
-  --threads <list>      wasm only: comma list of thread counts for XNNPACK's pool (default
-                        1,2; at most ${MAX_THREADS}); each row runs the pipeline's trainer (trainer.ts)
+  --threads <list>      wasm only: comma list of training thread counts, one row each (default
+                        1,2; at most ${MAX_THREADS}); each row runs the pipeline's trainer
+                        (parallel-trainer.ts), whose batches have ${SHARDS} shards: more than ${SHARDS}
+                        threads train with ${SHARDS}, one per shard (the row's workers says so)
   --workers <list>      the same as --threads (its older name)
-  --replicas <list>     wasm only: also train data-parallel with this many replicas in worker
-                        threads, one thread each (data-parallel.ts; default: none)
   --peer pytorch        also train the same model in PyTorch with ${PEER_THREADS} threads (Debian's
                         python3-torch under /usr/bin/python3; skipped, saying so, when absent),
                         interleaved with the other rows, and print the ratios
@@ -84,7 +84,6 @@ interface Options {
   batchSize: number;
   backends: Backend[];
   threads: number[];
-  replicas: number[];
   peer?: (typeof PEERS)[number];
   rounds: number;
   rows: Row[];
@@ -94,10 +93,8 @@ interface Options {
 
 export interface TrainRow {
   backend: Backend;
-  /** wasm: the threads XNNPACK's pool really had (getThreadsCount), else 1 */
+  /** the training threads the trainer really had (at most SHARDS; 1 off wasm) */
   workers: number;
-  /** data-parallel replicas (--replicas), else 1 */
-  replicas: number;
   batch_size: number;
   samples: number;
   seconds: number;
@@ -107,16 +104,15 @@ export interface TrainRow {
   rounds: number[];
 }
 
-/** One training row to measure: a backend with its threads or replicas. */
+/** One training row to measure: a backend with the threads asked for. */
 interface Job {
   backend: Backend;
   threads: number;
-  replicas: number;
 }
 
 export interface PredictRow {
   backend: Backend;
-  /** as in TrainRow */
+  /** always 1: inference runs on the main thread, with wasm single-threaded */
   workers: number;
   batch_size: number;
   samples: number;
@@ -139,7 +135,7 @@ interface ChildResult {
   data: string;
   train?: TrainRow;
   predict?: PredictRow;
-  /** wasm on the main thread: which way the project's kernels went in the timed steps */
+  /** wasm with 1 training thread: which way the project's kernels went in the timed steps */
   kernels?: KernelCounts;
   skipped?: string;
 }
@@ -157,7 +153,6 @@ function parseOptions(argv: string[]): Options | 'help' {
         backends: { type: 'string' },
         threads: { type: 'string' },
         workers: { type: 'string' },
-        replicas: { type: 'string' },
         peer: { type: 'string' },
         rounds: { type: 'string' },
         rows: { type: 'string' },
@@ -186,12 +181,9 @@ function parseOptions(argv: string[]): Options | 'help' {
   if (values.threads !== undefined && values.workers !== undefined) throw new UsageError('--workers is the older name of --threads: give one of them');
   const threadsName = values.workers !== undefined ? 'workers' : 'threads';
   const threads = (values.threads ?? values.workers ?? '1,2').split(',').map((w) => positive(threadsName, w.trim(), 1));
-  const replicas = values.replicas === undefined ? [] : values.replicas.split(',').map((w) => positive('replicas', w.trim(), 1));
   const batchSize = positive('batch-size', values['batch-size'], 32);
-  const tooMany = [...threads, ...replicas].find((w) => w > batchSize);
-  if (tooMany) throw new UsageError(`--${replicas.includes(tooMany) ? 'replicas' : threadsName} ${tooMany} is more than the batch size ${batchSize}: every worker needs a shard`);
   const tooManyThreads = threads.find((t) => t > MAX_THREADS);
-  if (tooManyThreads) throw new UsageError(`--${threadsName} ${tooManyThreads} is more than ${MAX_THREADS}, the pthread workers of tfjs-backend-wasm's threaded build`);
+  if (tooManyThreads) throw new UsageError(`--${threadsName} ${tooManyThreads} is more than ${MAX_THREADS}, the most the pipeline's --threads takes`);
   if (values.peer !== undefined && !(PEERS as readonly string[]).includes(values.peer)) {
     throw new UsageError(`--peer: unknown peer '${values.peer}' (choose from ${PEERS.join(', ')})`);
   }
@@ -204,7 +196,6 @@ function parseOptions(argv: string[]): Options | 'help' {
     batchSize,
     backends: [...new Set(backends)] as Backend[],
     threads: [...new Set(threads)],
-    replicas: [...new Set(replicas.filter((r) => r > 1))],
     ...(values.peer !== undefined && { peer: values.peer as (typeof PEERS)[number] }),
     rounds: positive('rounds', values.rounds, values.peer !== undefined ? 3 : 1),
     rows: [...new Set(rows)] as Row[],
@@ -243,9 +234,9 @@ async function loadData(): Promise<Data> {
   return { images, labels, count, description: `random data (no Fashion-MNIST found: ${failures.at(-1) ?? 'no folder'})` };
 }
 
-async function measure({ backend, threads, replicas }: Job, opts: Options): Promise<ChildResult> {
+async function measure({ backend, threads }: Job, opts: Options): Promise<ChildResult> {
   try {
-    await initTf(backend, backend === 'wasm' ? threads : 1);
+    await initTf(backend);
   } catch (err) {
     return { backend, data: '', skipped: (err as Error).message };
   }
@@ -257,78 +248,62 @@ async function measure({ backend, threads, replicas }: Job, opts: Options): Prom
   const order = permutation(data.count, SEED);
   const indicesAt = (start: number, n: number) => Array.from({ length: n }, (_, i) => order[(start + i) % data.count]);
 
-  let model: tf.LayersModel;
-  let step: (i: number) => void;
-  let dispose: () => Promise<void>;
-  if (replicas > 1) {
-    const trainer = await DataParallelTrainer.create(replicas, batch, SEED);
-    model = trainer.model;
-    step = (i) => {
+  const model = buildModel(SEED);
+  const optimizer = adam();
+  let train: TrainRow;
+  let kernels: KernelCounts | undefined;
+  const trainer = await createTrainer(model, optimizer, { threads, backend, maxBatch: batch });
+  try {
+    // the train step's own call: the batch gathered from the dataset, then one step, which returns
+    // when the loss is known (the workers' shards included)
+    const step = (i: number) => {
       const idx = indicesAt(i * batch, batch);
       trainer.step(gatherImages(data.images, idx), gatherLabels(data.labels, idx), SEED + i);
     };
-    dispose = () => trainer.dispose();
-  } else {
-    model = buildModel(SEED);
-    const optimizer = tf.train.adam();
-    step = (i) => {
-      const idx = indicesAt(i * batch, batch);
-      const xs = tf.tensor4d(gatherImages(data.images, idx), [batch, ...IMAGE_SHAPE]);
-      const ys = tf.tensor1d(gatherLabels(data.labels, idx), 'int32');
-      const { loss, correct } = trainBatch(model, optimizer, xs, ys, SEED + i);
-      // reading the loss waits for the step, as the train step does for its progress bar
-      loss.dataSync();
-      tf.dispose([xs, ys, loss, correct]);
-    };
-    dispose = async () => {
-      model.dispose();
-      optimizer.dispose();
-    };
-  }
-  for (let i = 0; i < warmup; i++) step(i);
-  resetKernelCounts();
-  let t0 = performance.now();
-  for (let i = 0; i < steps; i++) step(warmup + i);
-  let seconds = (performance.now() - t0) / 1000;
-  // replicas count in their own threads, out of reach here (XNNPACK's threads run no JS: the
-  // project's kernels count on this thread)
-  const kernels = backend === 'wasm' && replicas === 1 ? kernelCounts() : undefined;
-  const samplesPerS = roundDecimals((steps * batch) / seconds, 1);
-  const train: TrainRow = {
-    backend,
-    workers: backend === 'wasm' ? wasmThreads() : 1,
-    replicas,
-    batch_size: batch,
-    samples: steps * batch,
-    seconds: roundDecimals(seconds, 3),
-    samples_per_s: samplesPerS,
-    rounds: [samplesPerS],
-  };
-
-  // inference on the main thread's model, once per backend
-  let predict: PredictRow | undefined;
-  if (replicas === 1) {
-    const batches = Math.max(1, (backend === 'cpu' ? CPU_SAMPLES * 4 : 8 * PREDICT_BATCH) / PREDICT_BATCH);
-    const predictOnce = (i: number) => {
-      const xs = tf.tensor4d(gatherImages(data.images, indicesAt(i * PREDICT_BATCH, PREDICT_BATCH)), [PREDICT_BATCH, ...IMAGE_SHAPE]);
-      const probs = model.predict(xs) as tf.Tensor;
-      probs.dataSync();
-      tf.dispose([xs, probs]);
-    };
-    predictOnce(0);
-    t0 = performance.now();
-    for (let i = 0; i < batches; i++) predictOnce(i + 1);
-    seconds = (performance.now() - t0) / 1000;
-    predict = {
+    for (let i = 0; i < warmup; i++) step(i);
+    resetKernelCounts();
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) step(warmup + i);
+    const seconds = (performance.now() - t0) / 1000;
+    // the counters are per thread: with more threads, the workers' shards count out of reach here
+    kernels = backend === 'wasm' && trainer.threads === 1 ? kernelCounts() : undefined;
+    const samplesPerS = roundDecimals((steps * batch) / seconds, 1);
+    train = {
       backend,
-      workers: train.workers,
-      batch_size: PREDICT_BATCH,
-      samples: batches * PREDICT_BATCH,
+      workers: trainer.threads,
+      batch_size: batch,
+      samples: steps * batch,
       seconds: roundDecimals(seconds, 3),
-      samples_per_s: roundDecimals((batches * PREDICT_BATCH) / seconds, 1),
+      samples_per_s: samplesPerS,
+      rounds: [samplesPerS],
     };
+  } finally {
+    await trainer.dispose();
   }
-  await dispose();
+
+  // inference on the trained model, on this thread alone (wasm is single-threaded): workers 1 in
+  // every row, whatever the training threads
+  const batches = Math.max(1, (backend === 'cpu' ? CPU_SAMPLES * 4 : 8 * PREDICT_BATCH) / PREDICT_BATCH);
+  const predictOnce = (i: number) => {
+    const xs = tf.tensor4d(gatherImages(data.images, indicesAt(i * PREDICT_BATCH, PREDICT_BATCH)), [PREDICT_BATCH, ...IMAGE_SHAPE]);
+    const probs = model.predict(xs) as tf.Tensor;
+    probs.dataSync();
+    tf.dispose([xs, probs]);
+  };
+  predictOnce(0);
+  const t0 = performance.now();
+  for (let i = 0; i < batches; i++) predictOnce(i + 1);
+  const seconds = (performance.now() - t0) / 1000;
+  const predict: PredictRow = {
+    backend,
+    workers: 1,
+    batch_size: PREDICT_BATCH,
+    samples: batches * PREDICT_BATCH,
+    seconds: roundDecimals(seconds, 3),
+    samples_per_s: roundDecimals((batches * PREDICT_BATCH) / seconds, 1),
+  };
+  model.dispose();
+  optimizer.dispose();
   return { backend, data: data.description, train, predict, kernels };
 }
 
@@ -411,7 +386,7 @@ function runNode(script: string, args: string[]): Promise<{ code: number | null;
 
 /** Runs this script again for one backend; its last stdout line is its ChildResult. */
 function runChild(job: Job, opts: Options): Promise<ChildResult> {
-  const { backend, threads, replicas } = job;
+  const { backend, threads } = job;
   const script = fileURLToPath(import.meta.url);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...process.execArgv, script], {
@@ -431,7 +406,7 @@ function runChild(job: Job, opts: Options): Promise<ChildResult> {
       } catch {
         // tfjs prints minified source with some errors: keep the message, not the megabyte
         const why = err.split('\n').filter((l) => l.length < 400 && /error/i.test(l)).slice(0, 3).join(' | ');
-        reject(new Error(`bench on ${backend} with ${replicas > 1 ? `${replicas} replicas` : `${threads} thread(s)`} failed (exit ${code}): ${why || last || 'no output'}`));
+        reject(new Error(`bench on ${backend} with ${threads} thread(s) failed (exit ${code}): ${why || last || 'no output'}`));
       }
     });
   });
@@ -443,7 +418,7 @@ function table(results: ChildResult[]): string {
     r.skipped
       ? [r.backend, '-', '-', `skipped: ${r.skipped}`, '', '']
       : [
-          (r.train?.replicas ?? 1) > 1 ? `${r.backend} (${r.train?.replicas} replicas)` : r.backend,
+          r.backend,
           String(r.train?.workers ?? '-'),
           String(r.train?.batch_size ?? '-'),
           r.train ? `${r.train.samples_per_s.toFixed(1)}${r.train.rounds.length > 1 ? ` (${r.train.rounds.map((v) => v.toFixed(0)).join(', ')})` : ''}` : '-',
@@ -481,7 +456,7 @@ function median(values: number[]): number {
 /** The figures the issue judges by: wasm with the most threads against PyTorch, and against 1 thread. */
 function ratioLines(results: ChildResult[], peer: (PeerRow & { rounds: number[] }) | PeerSkipped): { text: string; values: Record<string, number> } {
   if ('skipped' in peer) return { text: `pytorch: skipped: ${peer.skipped}`, values: {} };
-  const wasm = results.flatMap((r) => (r.train && r.backend === 'wasm' && r.train.replicas === 1 ? [r.train] : []));
+  const wasm = results.flatMap((r) => (r.train && r.backend === 'wasm' ? [r.train] : []));
   const one = wasm.find((t) => t.workers === 1);
   const most = wasm.reduce<TrainRow | undefined>((best, t) => (!best || t.workers > best.workers ? t : best), undefined);
   const lines = [`pytorch ${peer.version}, ${peer.threads} threads: ${peer.samples_per_s.toFixed(1)} samples/s${peer.rounds.length > 1 ? ` (${peer.rounds.map((v) => v.toFixed(0)).join(', ')})` : ''}`];
@@ -527,9 +502,7 @@ async function main(): Promise<void> {
   }
   const loadBefore = loadavg();
   const jobs: Job[] = (opts.rows.includes('train') ? opts.backends : []).flatMap((backend): Job[] =>
-    backend === 'wasm'
-      ? [...opts.threads.map((threads) => ({ backend, threads, replicas: 1 })), ...opts.replicas.map((replicas) => ({ backend, threads: 1, replicas }))]
-      : [{ backend, threads: 1, replicas: 1 }],
+    backend === 'wasm' ? opts.threads.map((threads) => ({ backend, threads })) : [{ backend, threads: 1 }],
   );
   // Every round runs every row once, the peer last: on a machine whose load changes, interleaved
   // rounds and medians compare the rows under the same conditions.
@@ -538,7 +511,8 @@ async function main(): Promise<void> {
   for (let round = 1; round <= (jobs.length > 0 ? opts.rounds : 0); round++) {
     const of = opts.rounds > 1 ? ` (round ${round}/${opts.rounds})` : '';
     for (const [i, job] of jobs.entries()) {
-      if (!opts.json) console.error(`bench: ${job.backend}${job.replicas > 1 ? ` with ${job.replicas} replicas` : job.backend === 'wasm' ? ` with ${job.threads} thread(s)` : ''}${of}...`);
+      const threads = job.threads > SHARDS ? `${job.threads} threads asked for (${SHARDS} train: one per shard)` : `${job.threads} thread(s)`;
+      if (!opts.json) console.error(`bench: ${job.backend}${job.backend === 'wasm' ? ` with ${threads}` : ''}${of}...`);
       rounds[i].push(await runChild(job, opts));
     }
     if (opts.peer && !peerRounds.some((p) => 'skipped' in p)) {

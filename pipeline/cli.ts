@@ -98,8 +98,9 @@ Options:
   --seed <n>               seed of the split, shuffle, initializers and dropout (default 42)
   --backend auto|tensorflow|wasm|cpu
                            auto (default): tfjs-node when its binding loads, else wasm
-  --threads <n>            wasm's threads, 1 to ${MAX_THREADS} (default: the cores available, here
-                           ${defaultThreads()}); the weights are the same for every count
+  --threads <n>            training threads, 1 to ${MAX_THREADS}, one per shard of each batch (at
+                           most 2 used; default: the cores available, here ${defaultThreads()});
+                           the weights are the same for every count
   --data-dir <dir>         a folder with the Fashion-MNIST files (also FASHION_MNIST_DIR)
   --lang en|ko             the report's and figures' language (default en; ko: all of it
                            in Korean, in the book's terms)
@@ -177,7 +178,7 @@ function defaultRunId(params: Params, given: Overrides): string {
   return [params.profile, ...parts.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}${v}`)].join('-');
 }
 
-/** wasm's threads when --threads is not given: every core this process may use. */
+/** Training threads when --threads is not given: every core this process may use. */
 export function defaultThreads(): number {
   return Math.min(MAX_THREADS, availableParallelism());
 }

@@ -64,7 +64,7 @@ async function run(cli: CliOptions, log: Logger, progress: RunProgress): Promise
     backend,
     backendCode: [BACKEND_CODE],
     backendPackages: BACKEND_PACKAGES,
-    startBackend: async () => void (await initTf(params.backend, params.threads)),
+    startBackend: async () => void (await initTf(params.backend)),
     prepare: () => applyImagesPlan(images, store, log),
     progress,
   });

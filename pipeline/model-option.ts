@@ -45,7 +45,7 @@ export async function resolveModelOption(cli: CliOptions): Promise<CliOptions> {
   if (source) {
     // A file that inspects well may still hold an unsupported layer or a weight of the wrong
     // shape: import it once now, while nothing is written (a re-run of the same bytes skips this).
-    await initTf(resolved.params.backend, resolved.params.threads);
+    await initTf(resolved.params.backend);
     const { importModel } = await import('./catalog/keras/index.js');
     (await importModel(source.path)).model.dispose();
   }

@@ -212,20 +212,24 @@ describe('--quiet', () => {
 
 describe('npm run runs', () => {
   it('lists the tiny run: finished, its profile, its test accuracy from metrics.json, age and size; --json too', async () => {
-    const metrics = await metricsOf(tiny);
-    const r = runs(['--artifacts', artifacts]);
+    // A copy, in an artifacts folder of its own: the suite's folder also holds the runs of the test
+    // files running beside this one, whose pipelines add, swap and delete folders while it is listed.
+    const under = join(tempDir(), 'artifacts');
+    const dir = await copyTiny('tiny', under);
+    const metrics = await metricsOf(dir);
+    const r = runs(['--artifacts', under]);
     expect(r.code, r.stderr).toBe(0);
     const [header, ...rows] = lines(r.stdout);
     expect(header).toMatch(/^run\s+status\s+profile\s+test acc\s+age\s+size$/);
     const row = rows.find((l) => l.startsWith('tiny '));
     expect(row, r.stdout).toMatch(new RegExp(`^tiny\\s+finished\\s+quick\\s+${metrics.test.accuracy.toFixed(4).replace('.', '\\.')}\\s+\\d+ (s|min|h|d)\\s+\\d+\\.\\d (kB|MB)$`));
 
-    const j = runs(['--artifacts', artifacts, '--json']);
+    const j = runs(['--artifacts', under, '--json']);
     expect(j.code, j.stderr).toBe(0);
     expect(lines(j.stdout)).toHaveLength(1);
     const info = (JSON.parse(j.stdout) as RunInfo[]).find((x) => x.id === 'tiny')!;
-    const manifest = await manifestOf(tiny);
-    expect(info).toMatchObject({ dir: tiny, status: 'finished', note: null, profile: 'quick', model: null, test_accuracy: metrics.test.accuracy, updated: manifest.updated });
+    const manifest = await manifestOf(dir);
+    expect(info).toMatchObject({ dir, status: 'finished', note: null, profile: 'quick', model: null, test_accuracy: metrics.test.accuracy, updated: manifest.updated });
     expect(info.age_seconds).toBeGreaterThanOrEqual(0);
     expect(info.state_bytes).toBeGreaterThan(0);
     expect(info.bytes).toBeGreaterThan(info.state_bytes);

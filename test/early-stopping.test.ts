@@ -68,14 +68,15 @@ function differing(a: Map<string, Buffer>, b: Map<string, Buffer>): string[] {
 describe('early stopping through the real CLI (wasm, 64 images, batch 4)', () => {
   // Found by trying seeds locally with these settings (64 training and 8 validation images, batch
   // size 4 so an epoch is 16 Adam steps and the model overfits within a few epochs; about 16 s a
-  // run): seeds 1-3 with patience 2, then 4-10 with patience 3 and at most 8 epochs. Seed 8's
-  // val_loss is lowest at epoch 4 (1.7821), then 1.7882, 1.9146, 2.0652, so training stops after
-  // epoch 7 with epoch 4 restored, and epoch 5's saved state is rotated away while the best (4) is
-  // kept. The run is deterministic for a seed on one backend (wasm here), so this stays so.
+  // run): seeds 1-3 with patience 2, then 4-10 with patience 3 and at most 8 epochs. With the
+  // trainer's 2 shards per batch (issue 13), seed 8's val_loss is lowest at epoch 3 (1.7179), then
+  // 1.8712, 1.7369, 1.8981, so training stops after epoch 6 with epoch 3 restored, and epoch 4's
+  // saved state is rotated away while the best (3) is kept. The run is deterministic for a seed on
+  // one backend (wasm here), so this stays so until the training math changes again.
   const SEED = 8;
   const PATIENCE = 3;
   const EPOCHS = 8;
-  const BEST = 4;
+  const BEST = 3;
   const LAST = BEST + PATIENCE;
   const root = tempDir('cnn-lens-early-stop-');
   let store: RunStore;
@@ -112,7 +113,7 @@ describe('early stopping through the real CLI (wasm, 64 images, batch 4)', () =>
   it('keeps the best epoch when the state rotates: the newest, the previous and the best', () => {
     const state = join(store.finalStepDir('train'), 'state');
     const folders = readdirSync(state).filter((e) => e.startsWith('epoch-')).sort();
-    // Epoch 5 (neither newest, previous nor best) is gone; epoch 4 stays because it is the best.
+    // Epoch BEST + 1 (neither newest, previous nor best) is gone; epoch BEST stays because it is the best.
     expect(folders).toEqual([BEST, LAST - 1, LAST].map((e) => `epoch-${String(e).padStart(4, '0')}`));
     expect(BEST).toBeLessThan(LAST - 1);
   });
@@ -138,18 +139,18 @@ describe('per-step dropout seeds (trainBatch)', () => {
    * gradient activation_i * mask_i * (...), so a unit that was active (relu > 0) keeps its row
    * bit for bit exactly when dropout dropped it (Adam's update of a zero gradient is zero).
    */
-  let image: tf.Tensor4D;
-  let label: tf.Tensor1D;
+  let image: Float32Array;
+  let label: Int32Array;
   /** relu outputs of `dense` for the image, before the step (dropout comes after it) */
   let active: number[];
 
   beforeAll(async () => {
     const { train } = await loadFashionMnist(datasetDir());
-    image = tf.tensor4d(Float32Array.from(train.images.subarray(0, PIXELS), (v) => v / 255), [1, 28, 28, 1]);
-    label = tf.tensor1d([train.labels[0]], 'int32');
+    image = Float32Array.from(train.images.subarray(0, PIXELS), (v) => v / 255);
+    label = Int32Array.of(train.labels[0]);
     const model = buildModel(1);
     const dense = tf.model({ inputs: model.inputs, outputs: model.getLayer('dense').output as tf.SymbolicTensor });
-    const a = tf.tidy(() => (dense.predict(image) as tf.Tensor).dataSync());
+    const a = tf.tidy(() => (dense.predict(tf.tensor4d(image, [1, 28, 28, 1])) as tf.Tensor).dataSync());
     active = Array.from(a.keys()).filter((i) => a[i] > 0);
     model.dispose();
     // Enough active units to see a mask on.
@@ -160,8 +161,7 @@ describe('per-step dropout seeds (trainBatch)', () => {
     const model = buildModel(1);
     const optimizer = tf.train.adam();
     const before = model.getLayer('dense_1').getWeights()[0].arraySync() as number[][];
-    const r = trainBatch(model, optimizer, image, label, dropoutSeed);
-    tf.dispose([r.loss, r.correct]);
+    trainBatch(model, optimizer, image, label, dropoutSeed);
     const weights = model.getWeights().map((w) => Buffer.from(bytesOf(w)));
     const after = model.getLayer('dense_1').getWeights()[0].arraySync() as number[][];
     const dropped = active.filter((i) => after[i].every((v, j) => Object.is(v, before[i][j])));
@@ -170,10 +170,17 @@ describe('per-step dropout seeds (trainBatch)', () => {
     return { weights, dropped };
   }
 
-  /** What tfjs's dropout with this seed drops (the Dropout layer calls tf.dropout with its seed). */
-  function expectedDropped(seed: number): number[] {
+  /**
+   * The dropout seed of shard 0 of a step (trainer.ts's shardGradients): a batch of one is all in
+   * shard 0. Written out here, not imported, so that a change to how shards are seeded (which
+   * moves every trained weight) is seen here too.
+   */
+  const shard0Seed = (stepSeed: number) => (stepSeed ^ Math.imul(1, 0x9e3779b9)) >>> 0;
+
+  /** What tfjs's dropout drops in the step with this seed (the Dropout layer calls tf.dropout with its seed). */
+  function expectedDropped(stepSeed: number): number[] {
     const rate = (buildModel(1).getLayer('dropout').getConfig() as { rate: number }).rate;
-    const kept = tf.tidy(() => tf.dropout(tf.ones([1, 100]), rate, undefined, seed).dataSync());
+    const kept = tf.tidy(() => tf.dropout(tf.ones([1, 100]), rate, undefined, shard0Seed(stepSeed)).dataSync());
     return active.filter((i) => kept[i] === 0);
   }
 

@@ -9,12 +9,12 @@
 import seedrandom from 'seedrandom';
 import { runCli } from './helpers.js';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DataParallelTrainer, Replica, sharedLayout, writeBatch } from '../pipeline/ml/data-parallel.js';
 import { loadFashionMnist } from '../pipeline/catalog/dataset.js';
 import { buildModel } from '../pipeline/ml/model.js';
 import { gatherImages, gatherLabels } from '../pipeline/data/split.js';
 import { tf } from '../pipeline/tfjs/tf.js';
 import { initTf } from '../pipeline/tfjs/backend.js';
+import { createTrainer } from '../pipeline/ml/parallel-trainer.js';
 import { trainBatch } from '../pipeline/ml/trainer.js';
 import { WASM_TRAINING_KERNELS, wasmTrainingKernel } from '../pipeline/tfjs/wasm-kernels.js';
 import { kernelCounts, resetKernelCounts, type KernelCount } from '../pipeline/tfjs/kernel-counters.js';
@@ -118,7 +118,7 @@ const label = (c: { x: number[]; pad: Pad; strides: number | number[] }) =>
 
 describe('registration', () => {
   it('puts the training kernels on the wasm backend', () => {
-    expect([...WASM_TRAINING_KERNELS].sort()).toEqual(['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad']);
+    expect([...WASM_TRAINING_KERNELS].sort()).toEqual(['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Sum']);
     // the very config we registered: the backend's own kernels give the same numbers, slower
     for (const name of WASM_TRAINING_KERNELS) expect(tf.getKernel(name, 'wasm'), name).toBe(wasmTrainingKernel(name));
     expect(tf.getBackend()).toBe('wasm');
@@ -347,36 +347,36 @@ describe("the book's model on wasm", () => {
     await tf.setBackend('wasm');
     const model = buildModel(3);
     const optimizer = tf.train.adam();
-    const x = tf.tensor4d(images.subarray(0, 32 * 784), [32, 28, 28, 1]);
-    const y = tf.tensor1d(labels.subarray(0, 32), 'int32');
     resetKernelCounts();
-    const { loss, correct } = trainBatch(model, optimizer, x, y, 3);
-    expect(Number.isFinite(loss.dataSync()[0])).toBe(true);
+    const { loss, correct } = trainBatch(model, optimizer, images.subarray(0, 32 * 784), labels.subarray(0, 32), 3);
+    expect(Number.isFinite(loss)).toBe(true);
+    expect(correct).toBeGreaterThanOrEqual(0);
+    expect(correct).toBeLessThanOrEqual(32);
     const counts = kernelCounts();
-    tf.dispose([x, y, loss, correct]);
     model.dispose();
     optimizer.dispose();
     expect(Object.keys(counts).sort()).toEqual([...WASM_TRAINING_KERNELS].sort());
+    // The step's 2 shards of 16 (trainer.ts) each take every gradient: each count is twice one pass's.
     const none = { fallback: 0, reasons: {} };
-    expect(fastAndFallback(counts[tf.Conv2DBackpropFilter])).toEqual({ fast: 2, ...none }); // dW of both convs
-    expect(fastAndFallback(counts[tf.Conv2DBackpropInput])).toEqual({ fast: 1, ...none }); // dx of conv2d_1 (the image needs none)
-    expect(fastAndFallback(counts[tf.MaxPoolGrad])).toEqual({ fast: 2, ...none }); // both pooling layers
-    expect(fastAndFallback(counts[tf.BatchMatMul])).toEqual({ fast: 4, ...none }); // dW and dx of both dense layers
+    expect(fastAndFallback(counts[tf.Conv2DBackpropFilter])).toEqual({ fast: 4, ...none }); // dW of both convs
+    expect(fastAndFallback(counts[tf.Conv2DBackpropInput])).toEqual({ fast: 2, ...none }); // dx of conv2d_1 (the image needs none)
+    expect(fastAndFallback(counts[tf.MaxPoolGrad])).toEqual({ fast: 4, ...none }); // both pooling layers
+    expect(fastAndFallback(counts[tf.BatchMatMul])).toEqual({ fast: 8, ...none }); // dW and dx of both dense layers
+    expect(fastAndFallback(counts[tf.Sum])).toEqual({ fast: 8, ...none }); // the bias gradients of conv2d, conv2d_1, dense and dense_1
   });
 
   it('trains with trainBatch: the loss on a small batch goes down, step after step', async () => {
     await tf.setBackend('wasm');
     const model = buildModel(1);
     const optimizer = tf.train.adam();
-    const x = tf.tensor4d(images, [64, 28, 28, 1]);
-    const y = tf.tensor1d(labels, 'int32');
     const losses: number[] = [];
     let tensorsAfterWarmup = 0;
     let dataIdsAfterWarmup = 0;
     for (let step = 0; step < 30; step++) {
-      const { loss, correct } = trainBatch(model, optimizer, x, y, step);
-      losses.push(loss.dataSync()[0]);
-      tf.dispose([loss, correct]);
+      const { loss, correct } = trainBatch(model, optimizer, images, labels, step);
+      losses.push(loss);
+      expect(correct).toBeGreaterThanOrEqual(0);
+      expect(correct).toBeLessThanOrEqual(64);
       if (step === 2) {
         tensorsAfterWarmup = tf.memory().numTensors;
         dataIdsAfterWarmup = tf.engine().backend.numDataIds();
@@ -390,54 +390,112 @@ describe("the book's model on wasm", () => {
     // memorizing 64 images: every block of 5 steps ends lower than the one before
     for (let i = 5; i < 30; i += 5) expect(Math.min(...losses.slice(i, i + 5))).toBeLessThan(Math.min(...losses.slice(i - 5, i)));
     expect(losses[29]).toBeLessThan(losses[0] * 0.5);
-    tf.dispose([x, y]);
     model.dispose();
     optimizer.dispose();
   });
 
-  it('trains data-parallel in worker threads exactly like its replicas stepped one after another', async () => {
+  it('trains in 2 worker threads (createTrainer) to the same bits as trainBatch on one', async () => {
     await tf.setBackend('wasm');
     const batch = 15; // uneven shards: 8 and 7
-    const trainer = await DataParallelTrainer.create(2, batch, 5);
-    const layout = sharedLayout(2, batch);
-    const replicas = [new Replica(layout, 0, 5), new Replica(layout, 1, 5)];
-    const losses: number[] = [];
+    const parallel = { model: buildModel(5), optimizer: tf.train.adam() };
+    const serial = { model: buildModel(5), optimizer: tf.train.adam() };
+    const weights = (m: tf.LayersModel) => m.getWeights().map((w) => Array.from(new Uint32Array((w.dataSync() as Float32Array).slice().buffer)));
+    const initial = weights(serial.model);
+    const trainer = await createTrainer(parallel.model, parallel.optimizer, { threads: 2, backend: 'wasm', maxBatch: batch });
     try {
-      for (let step = 0; step < 4; step++) {
-        const xs = images.subarray(step * batch * 784, (step + 1) * batch * 784);
-        const ys = labels.subarray(step * batch, (step + 1) * batch);
-        const { loss, correct } = trainer.step(xs, ys, 100 + step);
-        losses.push(loss);
-        expect(correct).toBeGreaterThanOrEqual(0);
-        expect(correct).toBeLessThanOrEqual(batch);
-        writeBatch(layout, xs, ys, 100 + step);
-        for (const r of replicas) r.shardGradients();
-        for (const r of replicas) r.applyAverage();
+      expect(trainer.threads).toBe(2);
+      // 4 steps of 15, then a batch of 1: shard 1 empty, its thread computes nothing
+      const steps = [...Array.from({ length: 4 }, (_, i) => [i * batch, batch]), [4 * batch, 1]];
+      for (const [step, [start, n]] of steps.entries()) {
+        const xs = images.subarray(start * 784, (start + n) * 784);
+        const ys = labels.subarray(start, start + n);
+        const threaded = trainer.step(xs, ys, 100 + step);
+        const one = trainBatch(serial.model, serial.optimizer, xs, ys, 100 + step);
+        expect(threaded, `step ${step}`).toEqual(one);
+        expect(Number.isFinite(one.loss) && one.loss > 0, `step ${step}`).toBe(true);
+        expect(one.correct).toBeLessThanOrEqual(n);
+        // the float32 bits of every weight, not a tolerance
+        expect(weights(parallel.model), `step ${step}`).toEqual(weights(serial.model));
       }
-      const weights = (m: tf.LayersModel) => m.getWeights().map((w) => Array.from(w.dataSync()));
-      const threaded = weights(trainer.model);
-      expect(threaded.map((w) => w.length)).toEqual([288, 32, 18432, 64, 313600, 100, 1000, 10]);
-      // the replicas stay bit-identical, and threads change nothing
-      expect(weights(replicas[1].model)).toEqual(weights(replicas[0].model));
-      expect(threaded).toEqual(weights(replicas[0].model));
-      // and it did train: the weights moved from their initial values
-      const initial = buildModel(5);
-      expect(threaded[0]).not.toEqual(weights(initial)[0]);
-      initial.dispose();
-      expect(losses.every((l) => Number.isFinite(l) && l > 0)).toBe(true);
+      const trained = weights(serial.model);
+      expect(trained.map((w) => w.length)).toEqual([288, 32, 18432, 64, 313600, 100, 1000, 10]);
+      // and it did train: every weight tensor moved from its initial values
+      trained.forEach((w, i) => expect(w, `weight ${i}`).not.toEqual(initial[i]));
     } finally {
       await trainer.dispose();
-      for (const r of replicas) {
-        r.model.dispose();
-        r.optimizer.dispose();
+      for (const m of [parallel, serial]) {
+        m.model.dispose();
+        m.optimizer.dispose();
+      }
+    }
+  });
+});
+
+describe('Sum over every axis but the last (the bias gradients)', () => {
+  /** A float32 result's exact bits. */
+  const bits = (v: Float32Array) => Array.from(new Uint32Array(v.slice().buffer));
+
+  for (const shape of [[32, 28, 28, 32], [5, 3, 7]]) {
+    for (const keepDims of [false, true]) {
+      it(`${shape.join('x')}, keepDims ${keepDims}: the same bits as the backend's own kernel`, async () => {
+        const xv = values(size(shape), `sum ${shape}`);
+        const rank = shape.length;
+        const leading = Array.from({ length: rank - 1 }, (_, i) => i);
+        const channels = shape[rank - 1];
+        resetKernelCounts();
+        const [got] = await on('wasm', () => {
+          const out = tf.sum(tf.tensor(xv, shape), leading, keepDims);
+          expect(out.shape).toEqual(keepDims ? [...leading.map(() => 1), channels] : [channels]);
+          return out;
+        });
+        expect(fastAndFallback(kernelCounts()[tf.Sum])).toEqual({ fast: 1, fallback: 0, reasons: {} });
+        // What the backend's kernel does with these axes: transpose the summed axes innermost, then
+        // sum each channel's row. A sum over the innermost axes goes to that very kernel.
+        resetKernelCounts();
+        const [ref] = await on('wasm', () => tf.sum(tf.transpose(tf.tensor(xv, shape), [rank - 1, ...leading]), leading.map((a) => a + 1)));
+        expect(kernelCounts()[tf.Sum]).toEqual({ fast: 0, fallback: 0, passthrough: 1, reasons: {} });
+        expect(bits(got)).toEqual(bits(ref));
+        // Bits are a real test here: the exact sums, rounded once, differ from the float32 sums.
+        const exact = Float32Array.from({ length: channels }, (_, c) => {
+          let sum = 0;
+          for (let o = c; o < xv.length; o += channels) sum += xv[o];
+          return sum;
+        });
+        if (shape[0] === 32) expect(bits(exact)).not.toEqual(bits(ref));
+      });
+    }
+  }
+
+  it('hands a sum over the last axis, over every axis or over int32 to the backend', async () => {
+    const shape = [5, 3, 7];
+    const xv = values(size(shape), 'sum passthrough');
+    const ints = Int32Array.from(xv, (v) => Math.round(v * 100));
+    const cases: [string, () => tf.Tensor, number[]][] = [
+      ['the last axis', () => tf.sum(tf.tensor(xv, shape), -1), [5, 3]],
+      ['every axis', () => tf.sum(tf.tensor(xv, shape)), []],
+      ['int32', () => tf.sum(tf.tensor(ints, shape, 'int32'), [0, 1]), [7]],
+    ];
+    for (const [what, run, outShape] of cases) {
+      resetKernelCounts();
+      const [out] = await on('wasm', () => {
+        const t = run();
+        expect(t.shape, what).toEqual(outShape);
+        return t;
+      });
+      expect(kernelCounts()[tf.Sum], what).toEqual({ fast: 0, fallback: 0, passthrough: 1, reasons: {} });
+      if (what === 'int32') {
+        // integer sums are exact in any order
+        const expected = Array.from({ length: 7 }, (_, c) => ints.filter((_, i) => i % 7 === c).reduce((a, b) => a + b, 0));
+        expect(Array.from(out)).toEqual(expected);
       }
     }
   });
 });
 
 describe('npm run bench', () => {
-  it('trains and predicts on wasm with 1 and 2 threads, and ends with one JSON line', () => {
-    const r = runCli('pipeline/bench.ts', ['--backends', 'wasm', '--workers', '1,2', '--samples', '64', '--batch-size', '16', '--json']);
+  it('trains with the pipeline trainer on 1 and 3 threads (3 trains with 2), predicts, and ends with one JSON line', () => {
+    // --workers, the older name of --threads; 3 is more than the 2 shards of a batch
+    const r = runCli('pipeline/bench.ts', ['--backends', 'wasm', '--workers', '1,3', '--samples', '64', '--batch-size', '16', '--json']);
     expect(r.stderr).not.toMatch(/failed/);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
@@ -453,19 +511,23 @@ describe('npm run bench', () => {
       ['wasm', 2, 16, 64],
     ]);
     for (const t of out.train) expect(t.samples_per_s).toBeGreaterThan(0);
-    expect(out.predict.map((p) => [p.backend, p.workers])).toEqual([['wasm', 1], ['wasm', 2]]);
+    // the data-parallel trainer's `replicas` is gone with it
+    expect(Object.keys(out.train[0])).toEqual(['backend', 'workers', 'batch_size', 'samples', 'seconds', 'samples_per_s', 'rounds']);
+    // inference is single-threaded wasm in every row
+    expect(out.predict.map((p) => [p.backend, p.workers])).toEqual([['wasm', 1], ['wasm', 1]]);
     expect(out.predict[0].samples_per_s).toBeGreaterThan(0);
     // the run cache or Debian's copy, whichever it found first: real images, not random data
     expect(out.data).toMatch(/^Fashion-MNIST training images from \//);
     expect(out.load_average.before).toHaveLength(3);
-    // the 1-worker row's 4 timed steps, per step as in the training-step test above
-    const perStep: Record<string, number> = { BatchMatMul: 4, Conv2DBackpropFilter: 2, Conv2DBackpropInput: 1, MaxPoolGrad: 2 };
-    expect(Object.keys(out.kernel_counts ?? {})).toEqual(Object.keys(perStep));
-    for (const [name, n] of Object.entries(perStep)) {
-      expect(fastAndFallback(out.kernel_counts?.[name] as KernelCount), name).toEqual({ fast: 4 * n, fallback: 0, reasons: {} });
+    // the 1-thread row's 4 timed steps of 2 shards each, every shard a backward pass of the book's
+    // model (the counters are per thread: in the 2-thread row the worker counts its shard in its own)
+    const perShard: Record<string, number> = { BatchMatMul: 4, Conv2DBackpropFilter: 2, Conv2DBackpropInput: 1, MaxPoolGrad: 2, Sum: 4 };
+    expect(Object.keys(out.kernel_counts ?? {})).toEqual(Object.keys(perShard));
+    for (const [name, n] of Object.entries(perShard)) {
+      expect(fastAndFallback(out.kernel_counts?.[name] as KernelCount), name).toEqual({ fast: 4 * 2 * n, fallback: 0, reasons: {} });
     }
     expect(r.stdout).toContain(
-      'wasm kernels over the 64 timed samples, fast/fallback: BatchMatMul 16/0, Conv2DBackpropFilter 8/0, Conv2DBackpropInput 4/0, MaxPoolGrad 8/0\n',
+      'wasm kernels over the 64 timed samples, fast/fallback: BatchMatMul 32/0, Conv2DBackpropFilter 16/0, Conv2DBackpropInput 8/0, MaxPoolGrad 16/0, Sum 32/0\n',
     );
     // the table comes first, for people
     expect(r.stdout).toMatch(/backend\s+workers\s+batch\s+train samples\/s/);
@@ -477,7 +539,7 @@ describe('npm run bench', () => {
       [['--bogus'], "Unknown option '--bogus'"],
       [['--backends', 'wasm,gpu'], "unknown backend 'gpu'"],
       [['--samples', '0'], '--samples must be a whole number of at least 1'],
-      [['--workers', '64'], '--workers 64 is more than the batch size 32'],
+      [['--workers', '9'], "--workers 9 is more than 8, the most the pipeline's --threads takes"],
     ] as const) {
       const r = runCli('pipeline/bench.ts', [...args]);
       expect(r.code).toBe(2);

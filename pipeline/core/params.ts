@@ -7,7 +7,7 @@ export type BackendChoice = (typeof BACKENDS)[number];
 export const LANGS = ['en', 'ko'] as const;
 export type Lang = (typeof LANGS)[number];
 
-/** The most wasm threads: the pthread workers tfjs-backend-wasm's threaded build starts. */
+/** The most --threads accepted (more than the shards of a batch train with one thread per shard). */
 export const MAX_THREADS = 8;
 
 /** Everything that decides what a run computes. Recorded in run.json. */
@@ -23,10 +23,10 @@ export interface Params {
   valSize: number;
   backend: BackendChoice;
   /**
-   * Threads of the wasm backend's XNNPACK pool (--threads; the CLI's default: the cores available,
-   * at most MAX_THREADS; absent: 1). Recorded in run.json, and in no fingerprint or run id: the
-   * weights are bit-identical for every count (test/threads.test.ts), so a run made on 2 cores is
-   * up to date on 4.
+   * Training threads (--threads; the CLI's default: the cores available, at most MAX_THREADS;
+   * absent: 1), one per shard of each batch (pipeline/ml/parallel-trainer.ts). Recorded in
+   * run.json, and in no fingerprint or run id: the weights are bit-identical for every count
+   * (test/threads.test.ts), so a run made on 2 cores is up to date on 4.
    */
   threads?: number;
   lang: Lang;

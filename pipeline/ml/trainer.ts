@@ -1,7 +1,7 @@
 /**
  * One optimizer step and batched evaluation for the book's CNN. Owned here (not model.fit) so that
- * the shuffle, the dropout seeds and the optimizer state are ours: that is what makes training
- * deterministic and resumable bit for bit.
+ * the shuffle, the dropout seeds, the shards and the optimizer state are ours: that is what makes
+ * training deterministic and resumable bit for bit, on any number of threads.
  */
 import { IMAGE_SHAPE, PIXELS } from '../catalog/dataset.js';
 import { tf } from '../tfjs/tf.js';
@@ -26,39 +26,114 @@ function seedDropout(model: tf.LayersModel, seed: number | undefined): void {
   }
 }
 
-export interface BatchResult {
-  loss: tf.Scalar;
-  /** number of correct predictions in the batch (int32 scalar) */
-  correct: tf.Scalar;
+/**
+ * Every batch is split into this many shards, whose gradients are computed apart and averaged
+ * (weighted by shard size) before one Adam step: the mean gradient over the batch, as Keras
+ * computes it, rounded in a fixed order. A fixed count, not the thread count, so that 1 thread
+ * (the shards one after the other) and 2 threads (one shard each, parallel-trainer.ts) give the
+ * same bits on every machine.
+ */
+export const SHARDS = 2;
+
+/** The shards of a batch of n: consecutive samples, sizes differing by at most one (a shard may be empty). */
+export function shardRanges(n: number): { start: number; size: number }[] {
+  let start = 0;
+  return Array.from({ length: SHARDS }, (_, r) => {
+    const size = Math.floor(n / SHARDS) + (r < n % SHARDS ? 1 : 0);
+    const range = { start, size };
+    start += size;
+    return range;
+  });
+}
+
+/** The trainable variables, in the model's order (the order gradients are exchanged in). */
+export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
+  return model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+}
+
+export interface ShardGradients {
+  /** the gradient of the shard's mean loss, per trainable variable, in the model's order */
+  grads: tf.Tensor[];
+  /** the shard's mean loss */
+  loss: number;
+  /** correct predictions in the shard */
+  correct: number;
 }
 
 /**
- * One Adam step on (x, labels). Returns tensors the caller disposes; reading them forces a sync,
- * so the caller decides how often to do it.
+ * The gradients of one shard: images [size * PIXELS] in [0, 1], labels [size], with the step's
+ * dropout seed made distinct per shard. The caller disposes the gradients.
  */
-export function trainBatch(
-  model: tf.LayersModel,
-  optimizer: tf.Optimizer,
-  x: tf.Tensor4D,
-  labels: tf.Tensor1D,
-  dropoutSeed: number,
-): BatchResult {
-  seedDropout(model, dropoutSeed);
-  let correct: tf.Scalar | undefined;
-  const loss = optimizer.minimize(
-    () => {
-      const probs = model.apply(x, { training: true }) as tf.Tensor2D;
-      correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), labels), 'int32')) as tf.Scalar);
-      return sparseCrossEntropy(labels, probs);
-    },
-    true,
-    model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val),
-  ) as tf.Scalar;
-  // The step's seed would otherwise stay in the layer's config and so in every saved model.json:
-  // a run resumed after its last epoch (no step taken) would save another model.json than an
-  // uninterrupted one, and every later step would be redone for nothing.
-  seedDropout(model, undefined);
-  return { loss, correct: correct as tf.Scalar };
+export function shardGradients(model: tf.LayersModel, images: Float32Array, labels: Int32Array, stepSeed: number, shard: number): ShardGradients {
+  const n = labels.length;
+  const vars = trainableVariables(model);
+  seedDropout(model, (stepSeed ^ Math.imul(shard + 1, 0x9e3779b9)) >>> 0);
+  try {
+    let loss = 0;
+    let correct = 0;
+    const grads = tf.tidy(() => {
+      const x = tf.tensor4d(images, [n, ...IMAGE_SHAPE]);
+      const y = tf.tensor1d(labels, 'int32');
+      const { value, grads: named } = tf.variableGrads(() => {
+        const probs = model.apply(x, { training: true }) as tf.Tensor2D;
+        correct = tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), y), 'int32')).dataSync()[0];
+        return sparseCrossEntropy(y, probs);
+      }, vars);
+      loss = value.dataSync()[0];
+      return vars.map((v) => named[v.name]);
+    });
+    return { grads, loss, correct };
+  } finally {
+    // The step's seed would otherwise stay in the layer's config and so in every saved model.json:
+    // a run resumed after its last epoch (no step taken) would save another model.json than an
+    // uninterrupted one, and every later step would be redone for nothing.
+    seedDropout(model, undefined);
+  }
+}
+
+export interface BatchResult {
+  /** the batch's mean loss */
+  loss: number;
+  /** correct predictions in the batch */
+  correct: number;
+}
+
+/**
+ * Averages the shards' gradients (weighted by size, in shard order: the same roundings wherever
+ * the shards were computed), applies one Adam step, and returns the batch's loss and count of
+ * correct predictions. Disposes the shards' gradients.
+ */
+export function applyShards(model: tf.LayersModel, optimizer: tf.Optimizer, shards: (ShardGradients & { size: number })[]): BatchResult {
+  const n = shards.reduce((sum, s) => sum + s.size, 0);
+  const used = shards.filter((s) => s.size > 0);
+  const vars = trainableVariables(model);
+  tf.tidy(() => {
+    const mean: tf.NamedTensorMap = {};
+    vars.forEach((v, i) => {
+      mean[v.name] = used.map((s) => tf.mul(s.grads[i], s.size / n)).reduce((a, b) => tf.add(a, b));
+    });
+    optimizer.applyGradients(mean);
+  });
+  tf.dispose(shards.flatMap((s) => s.grads));
+  return {
+    loss: used.reduce((sum, s) => sum + s.loss * s.size, 0) / n,
+    correct: used.reduce((sum, s) => sum + s.correct, 0),
+  };
+}
+
+/**
+ * One Adam step on a batch (images [n * PIXELS] in [0, 1], labels [n]), its shards computed one
+ * after the other on this thread. parallel-trainer.ts computes the same step with a shard per
+ * thread, to the same bits.
+ */
+export function trainBatch(model: tf.LayersModel, optimizer: tf.Optimizer, images: Float32Array, labels: Int32Array, stepSeed: number): BatchResult {
+  const shards = shardRanges(labels.length).map(({ start, size }, r) => ({
+    size,
+    ...(size > 0
+      ? shardGradients(model, images.subarray(start * PIXELS, (start + size) * PIXELS), labels.subarray(start, start + size), stepSeed, r)
+      : { grads: [], loss: 0, correct: 0 }),
+  }));
+  return applyShards(model, optimizer, shards);
 }
 
 export interface EvalResult {

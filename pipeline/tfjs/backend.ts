@@ -38,10 +38,9 @@ function loadTensorflowNode(): string | null {
 
 // TensorFlow.js takes most of a second to import: only a step that runs it pays for that, never
 // a re-run whose steps are all up to date.
-async function useWasm(threads: number): Promise<void> {
+async function useWasm(): Promise<void> {
   const { tf } = await import('./tf.js');
   await import('@tensorflow/tfjs-backend-wasm');
-  if (threads > 1) (await import('./wasm-threads.js')).useThreadedWasm(threads);
   const { registerWasmTrainingKernels } = await import('./wasm-kernels.js');
   registerWasmTrainingKernels();
   if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend failed to initialize');
@@ -68,14 +67,16 @@ export function resolveBackend(choice: BackendChoice): BackendInfo {
 }
 
 /**
- * Starts the backend `resolveBackend` picks, once per process. `threads` is wasm's: more than 1
- * runs the threaded build with that many threads in XNNPACK's pool (wasm-threads.ts).
+ * Starts the backend `resolveBackend` picks, once per process. wasm is the package's
+ * single-threaded build: more cores train more shards of a batch at once, each thread with a
+ * backend of its own (pipeline/ml/parallel-trainer.ts), which measured faster than XNNPACK's
+ * thread pool (its threads wait for each other at every kernel).
  */
-export async function initTf(choice: BackendChoice, threads = 1): Promise<BackendInfo> {
+export async function initTf(choice: BackendChoice): Promise<BackendInfo> {
   if (current) return current;
   const info = resolveBackend(choice);
   const { tf } = await import('./tf.js');
-  if (info.name === 'wasm') await useWasm(threads);
+  if (info.name === 'wasm') await useWasm();
   else if (!(await tf.setBackend(info.name))) throw new Error(`the ${info.name} backend failed to initialize`);
   await tf.ready();
   current = info;

@@ -4,7 +4,7 @@
  * that a fast path stopped being taken (or that the backend's own kernel ran instead of ours):
  * the kernel tests assert on these, and `npm run bench` prints them.
  *
- * The counts are per thread (each worker of the data-parallel trainer has its own) and cost one
+ * The counts are per thread (each shard worker of the parallel trainer has its own) and cost one
  * integer increment per kernel call.
  */
 

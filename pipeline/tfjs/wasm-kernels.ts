@@ -13,6 +13,7 @@ import { conv2dBackpropFilter } from './wasm-kernels/conv2d-backprop-filter.js';
 import { conv2dBackpropInput } from './wasm-kernels/conv2d-backprop-input.js';
 import type { KernelArgs } from './wasm-kernels/heap.js';
 import { maxPoolGrad } from './wasm-kernels/max-pool-grad.js';
+import { sum } from './wasm-kernels/sum.js';
 
 const BACKEND = 'wasm';
 
@@ -26,6 +27,7 @@ const IMPLS: Record<string, Impl> = {
   [tf.Conv2DBackpropInput]: (args, original) => conv2dBackpropInput(args, required(original, tf.Conv2DBackpropInput)),
   [tf.MaxPoolGrad]: (args, original) => maxPoolGrad(args, required(original, tf.MaxPoolGrad)),
   [tf.BatchMatMul]: (args, original) => batchMatMul(args, required(original, tf.BatchMatMul)),
+  [tf.Sum]: (args, original) => sum(args, required(original, tf.Sum)),
 };
 
 function required(config: tf.KernelConfig | undefined, name: string): tf.KernelConfig {

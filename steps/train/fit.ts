@@ -4,12 +4,15 @@
  * anything here or in the model, trainer or kernels starts training over, while an edit elsewhere
  * in the step (its log lines, the store) only replays the saved epochs.
  */
-import { IMAGE_SHAPE, PIXELS, type ImageSet } from '../../pipeline/catalog/dataset.js';
+import { PIXELS, type ImageSet } from '../../pipeline/catalog/dataset.js';
 import type { HistoryRow } from '../../pipeline/catalog/schema.js';
 import type { Logger } from '../../pipeline/core/log.js';
-import type { Params } from '../../pipeline/core/params.js';
+import { DEFAULT_DROPOUT, DEFAULT_LEARNING_RATE, type Params } from '../../pipeline/core/params.js';
 import { derivedSeed, gatherImages, gatherLabels, permutation, type TrainValSplit } from '../../pipeline/data/split.js';
-import { evaluate, trainBatch } from '../../pipeline/ml/trainer.js';
+import { adam } from '../../pipeline/ml/adam.js';
+import { buildModel } from '../../pipeline/ml/model.js';
+import type { Trainer } from '../../pipeline/ml/parallel-trainer.js';
+import { evaluate } from '../../pipeline/ml/trainer.js';
 import { tf } from '../../pipeline/tfjs/tf.js';
 
 /** Keras EarlyStopping(monitor='val_loss', patience, restore_best_weights=True), replayed over rows. */
@@ -29,9 +32,15 @@ export function earlyStopping(rows: HistoryRow[], patience: number): { best: num
   return { best: best + 1, stop };
 }
 
+/** The untrained model and a fresh optimizer: what training starts from (here, so that the model and the optimizer are in the saved epochs' key). */
+export function freshStart(p: Params): { model: tf.LayersModel; optimizer: tf.Optimizer } {
+  return { model: buildModel(p.seed, p.dropout ?? DEFAULT_DROPOUT), optimizer: adam(p.learningRate ?? DEFAULT_LEARNING_RATE) };
+}
+
 export interface Fit {
   model: tf.LayersModel;
-  optimizer: tf.Optimizer;
+  /** takes the Adam steps on `model`, on one thread or more */
+  trainer: Trainer;
   train: ImageSet;
   split: TrainValSplit;
   /** the validation images and labels, gathered once */
@@ -42,7 +51,7 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
 
 /** One epoch: a seeded shuffle, one Adam step per batch (with seeded dropout), then validation. */
 export async function trainEpoch(fit: Fit, p: Params, epoch: number, log: Logger): Promise<HistoryRow> {
-  const { model, optimizer, train, split } = fit;
+  const { model, trainer, train, split } = fit;
   const n = p.trainSize;
   const batches = Math.ceil(n / p.batchSize);
   const xBuf = new Float32Array(p.batchSize * PIXELS);
@@ -55,12 +64,10 @@ export async function trainEpoch(fit: Fit, p: Params, epoch: number, log: Logger
     const lo = b * p.batchSize;
     const hi = Math.min(n, lo + p.batchSize);
     const idx = Array.from(order.subarray(lo, hi), (i) => split.train[i]);
-    const x = tf.tensor4d(gatherImages(train.images, idx, xBuf).subarray(0, idx.length * PIXELS), [idx.length, ...IMAGE_SHAPE]);
-    const y = tf.tensor1d(gatherLabels(train.labels, idx), 'int32');
-    const result = trainBatch(model, optimizer, x, y, derivedSeed(p.seed, 'dropout', epoch, b));
-    lossSum += result.loss.dataSync()[0] * idx.length;
-    correct += result.correct.dataSync()[0];
-    tf.dispose([x, y, result.loss, result.correct]);
+    const images = gatherImages(train.images, idx, xBuf).subarray(0, idx.length * PIXELS);
+    const result = trainer.step(images, gatherLabels(train.labels, idx), derivedSeed(p.seed, 'dropout', epoch, b));
+    lossSum += result.loss * idx.length;
+    correct += result.correct;
     if (b % 20 === 19 || b === batches - 1) {
       bar.update(b + 1, `loss ${(lossSum / hi).toFixed(4)} acc ${(correct / hi).toFixed(4)}`);
       // Lets the lock refresh, the bar draw and signals arrive during a long epoch.

@@ -4,21 +4,20 @@ import { TRAIN_IMAGES } from '../../pipeline/catalog/dataset.js';
 import type { DatasetArtifact, FolderArtifact, JsonArtifact, ModelArtifact } from '../../pipeline/catalog/artifacts.js';
 import type { History, HistoryRow, HistorySchema } from '../../pipeline/catalog/schema.js';
 import type { Logger } from '../../pipeline/core/log.js';
-import { DEFAULT_DROPOUT, DEFAULT_LEARNING_RATE, type Params } from '../../pipeline/core/params.js';
+import type { Params } from '../../pipeline/core/params.js';
 import type { StepContext } from '../../pipeline/core/step.js';
 import { gatherImages, gatherLabels, trainValSplit } from '../../pipeline/data/split.js';
-import { buildModel } from '../../pipeline/ml/model.js';
-import { tf } from '../../pipeline/tfjs/tf.js';
-import { wasmThreads } from '../../pipeline/tfjs/wasm-threads.js';
+import { createTrainer } from '../../pipeline/ml/parallel-trainer.js';
+import { SHARDS } from '../../pipeline/ml/trainer.js';
 import { epochKey } from '../train.js';
-import { earlyStopping, trainEpoch, type Fit } from './fit.js';
+import { earlyStopping, freshStart, trainEpoch, type Fit } from './fit.js';
 import { loadEpochWeights, resumeEpoch, saveEpoch, type EpochKey } from './state.js';
 
 type Context = StepContext<{ dataset: DatasetArtifact }, { history: JsonArtifact<typeof HistorySchema>; best: ModelArtifact; state: FolderArtifact }>;
 
 /** A model and optimizer at the newest saved epoch of this key, or fresh ones. */
 async function resumeOrStart(root: string, key: EpochKey, p: Params, log: Logger) {
-  const fresh = () => ({ model: buildModel(p.seed, p.dropout ?? DEFAULT_DROPOUT), optimizer: tf.train.adam(p.learningRate ?? DEFAULT_LEARNING_RATE) });
+  const fresh = () => freshStart(p);
   const { model, optimizer } = fresh();
   const resumed = await resumeEpoch(root, key, model, optimizer, (m) => log.warn(m));
   if (resumed) return { model, optimizer, rows: resumed.rows, kept: resumed.kept };
@@ -44,23 +43,29 @@ export async function train({ params: p, inputs, outputs, log, backend, force }:
   const data = await inputs.dataset.load();
   const split = trainValSplit(TRAIN_IMAGES, p.trainSize, p.valSize, p.seed);
   const { model, optimizer, rows } = await resumeOrStart(root, key, p, log);
-  // The count the pool really has (the tests read this line), not the one asked for.
-  if (backend === 'wasm') log.info(`train: wasm with ${wasmThreads()} thread(s) in XNNPACK's pool`);
-  const fit: Fit = { model, optimizer, train: data.train, split, val: { x: gatherImages(data.train.images, split.val), y: gatherLabels(data.train.labels, split.val) } };
-
   let state = earlyStopping(rows, p.patience);
   if (rows.length > 0) {
     const done = state.stop || rows.length >= p.epochs;
     log.info(done ? `train: all ${rows.length} epochs are saved for these params, data, backend and training code: replaying them, no training` : `train: resuming after epoch ${rows.length}`);
   }
-  for (let epoch = rows.length + 1; epoch <= p.epochs && !state.stop; epoch++) {
-    const row = await trainEpoch(fit, p, epoch, log);
-    rows.push(row);
-    state = earlyStopping(rows, p.patience);
-    // Keep: this epoch (resume), the one before (fallback if this one is damaged), the best.
-    const kept = [epoch - 1, state.best].filter((e) => e >= 1);
-    await saveEpoch(root, key, rows, kept, model, optimizer);
-    log.info(epochLine(row, p, state.best === epoch));
+  if (!state.stop && rows.length < p.epochs) {
+    const trainer = await createTrainer(model, optimizer, { threads: p.threads ?? 1, backend, maxBatch: p.batchSize });
+    try {
+      // The count the trainer really has (the tests read this line), not the one asked for.
+      log.info(`train: ${trainer.threads} thread(s), ${SHARDS / trainer.threads} shard(s) of each batch per thread`);
+      const fit: Fit = { model, trainer, train: data.train, split, val: { x: gatherImages(data.train.images, split.val), y: gatherLabels(data.train.labels, split.val) } };
+      for (let epoch = rows.length + 1; epoch <= p.epochs && !state.stop; epoch++) {
+        const row = await trainEpoch(fit, p, epoch, log);
+        rows.push(row);
+        state = earlyStopping(rows, p.patience);
+        // Keep: this epoch (resume), the one before (fallback if this one is damaged), the best.
+        const kept = [epoch - 1, state.best].filter((e) => e >= 1);
+        await saveEpoch(root, key, rows, kept, model, optimizer);
+        log.info(epochLine(row, p, state.best === epoch));
+      }
+    } finally {
+      await trainer.dispose();
+    }
   }
   if (state.stop) log.info(`train: early stopping after epoch ${rows.length}; best epoch ${state.best} restored`);
 

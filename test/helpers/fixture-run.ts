@@ -8,7 +8,8 @@ import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { inject } from 'vitest';
-import { datasetFiles, loadFashionMnist } from '../../pipeline/catalog/dataset.js';
+import { datasetFiles, loadFashionMnist, PIXELS } from '../../pipeline/catalog/dataset.js';
+import { adam } from '../../pipeline/ml/adam.js';
 import { buildModel } from '../../pipeline/ml/model.js';
 import { saveModel } from '../../pipeline/catalog/model-io.js';
 import { RunStore } from '../../pipeline/catalog/store.js';
@@ -53,13 +54,11 @@ export async function linkDataset(store: RunStore): Promise<void> {
 export async function trainedFixture(seed: number, steps: number, batchSize: number, learningRate: number, dataDir: string): Promise<tf.LayersModel> {
   const { train } = await loadFashionMnist(dataDir);
   const model = buildModel(seed);
-  const optimizer = tf.train.adam(learningRate);
+  const optimizer = adam(learningRate);
   for (let step = 0; step < steps; step++) {
     const start = step * batchSize;
-    const x = tf.tensor4d(Float32Array.from(train.images.subarray(start * 784, (start + batchSize) * 784), (v) => v / 255), [batchSize, 28, 28, 1]);
-    const y = tf.tensor1d(Int32Array.from(train.labels.subarray(start, start + batchSize)), 'int32');
-    const { loss, correct } = trainBatch(model, optimizer, x, y, seed + step);
-    tf.dispose([x, y, loss, correct]);
+    const x = Float32Array.from(train.images.subarray(start * PIXELS, (start + batchSize) * PIXELS), (v) => v / 255);
+    trainBatch(model, optimizer, x, Int32Array.from(train.labels.subarray(start, start + batchSize)), seed + step);
   }
   optimizer.dispose();
   return model;

@@ -19,7 +19,7 @@ export const LAYERS: Readonly<Record<string, number>> = {
   'pipeline/catalog/**': 2,
   // Fashion-MNIST: sources, download cache, IDX parsing, the split
   'pipeline/data/**': 3,
-  // the model and its training: architecture, trainer, data-parallel workers, statistics
+  // the model and its training: architecture, trainer, its training threads, statistics
   'pipeline/ml/**': 3,
   // rendering: Vega-Lite figures, heatmaps, the report's HTML
   'pipeline/render/**': 3,

@@ -1,0 +1,260 @@
+/**
+ * Training on every core the run is given: trainer.ts's shards, one per thread. The main thread
+ * holds the model and its Adam state (what the train step saves and resumes) and computes shard
+ * 0; each worker thread holds a copy of the model's architecture (dropout rate included), takes the weights of the step
+ * from shared memory, computes the gradients of its shard and writes them back. The main thread
+ * averages them in shard order and takes the Adam step: the same operations on the same numbers
+ * as trainBatch's shards one after the other, so 1 and 2 threads give the same bits.
+ *
+ * Steps are synchronised with Atomics on SharedArrayBuffers: no messages on the hot path.
+ */
+import { Worker } from 'node:worker_threads';
+import { PIXELS } from '../catalog/dataset.js';
+import { tf } from '../tfjs/tf.js';
+import { applyShards, SHARDS, shardGradients, shardRanges, trainableVariables, trainBatch, type BatchResult, type ShardGradients } from './trainer.js';
+
+/** What trains the model, one batch per call. */
+export interface Trainer {
+  /** threads computing shards (1: this one) */
+  readonly threads: number;
+  step(images: Float32Array, labels: Int32Array, stepSeed: number): BatchResult;
+  dispose(): Promise<void>;
+}
+
+/**
+ * The trainer for `threads` threads: at most one per shard, and only on wasm (tfjs-node has its
+ * own thread pool, cpu is the slow reference). With 1, trainBatch on this thread.
+ */
+export async function createTrainer(
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  opts: { threads: number; backend: string; maxBatch: number },
+): Promise<Trainer> {
+  const threads = opts.backend === 'wasm' ? Math.min(opts.threads, SHARDS) : 1;
+  if (threads === 1) {
+    return { threads, step: (images, labels, seed) => trainBatch(model, optimizer, images, labels, seed), dispose: async () => undefined };
+  }
+  return ParallelTrainer.start(model, optimizer, threads, opts.maxBatch);
+}
+
+/**
+ * The worker module is TypeScript, and a worker thread does not inherit the tsx loader of the
+ * thread that starts it: load it through tsx's API.
+ */
+const WORKER_BOOTSTRAP = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
+  .then(({ tsImport }) => tsImport(${JSON.stringify(new URL('./shard-worker.ts', import.meta.url).href)}, ${JSON.stringify(import.meta.url)}))`;
+
+/** Control slots (Int32Array indices). */
+const GO = 0; // the step the main thread asks for; -1 = stop
+const SEED = 1; // that step's seed
+const FAILED = 2; // 1 + the thread that failed (its message is in `error`)
+const SIZE = 3; // SHARDS slots: shard sizes
+const DONE = SIZE + SHARDS; // one slot per thread: the step whose shards it has written
+
+export interface SharedLayout {
+  threads: number;
+  maxShard: number;
+  params: number;
+  ctrl: SharedArrayBuffer;
+  images: SharedArrayBuffer;
+  labels: SharedArrayBuffer;
+  weights: SharedArrayBuffer;
+  grads: SharedArrayBuffer;
+  /** per shard: mean loss, correct count */
+  stats: SharedArrayBuffer;
+  error: SharedArrayBuffer;
+}
+
+export interface WorkerInit {
+  layout: SharedLayout;
+  thread: number;
+  /** the model's architecture (model.toJSON), dropout rate included */
+  topology: unknown;
+}
+
+/** The shards thread t computes. */
+const shardsOf = (t: number, threads: number) => Array.from({ length: SHARDS }, (_, r) => r).filter((r) => r % threads === t);
+
+function publish(ctrl: Int32Array, slot: number, value: number): void {
+  Atomics.store(ctrl, slot, value);
+  Atomics.notify(ctrl, slot);
+}
+
+function failure(layout: SharedLayout): Error {
+  const bytes = new Uint8Array(layout.error);
+  const end = bytes.indexOf(0);
+  const message = new TextDecoder().decode(bytes.slice(0, end < 0 ? bytes.length : end));
+  return new Error(`training thread ${Atomics.load(new Int32Array(layout.ctrl), FAILED) - 1} failed: ${message}`);
+}
+
+class ParallelTrainer implements Trainer {
+  private stepNo = 0;
+  private readonly ctrl: Int32Array;
+
+  private constructor(
+    private readonly model: tf.LayersModel,
+    private readonly optimizer: tf.Optimizer,
+    private readonly layout: SharedLayout,
+    private readonly workers: Worker[],
+  ) {
+    this.ctrl = new Int32Array(layout.ctrl);
+  }
+
+  get threads(): number {
+    return this.layout.threads;
+  }
+
+  static async start(model: tf.LayersModel, optimizer: tf.Optimizer, threads: number, maxBatch: number): Promise<ParallelTrainer> {
+    const params = trainableVariables(model).reduce((n, v) => n + v.size, 0);
+    const maxShard = Math.ceil(maxBatch / SHARDS);
+    const layout: SharedLayout = {
+      threads,
+      maxShard,
+      params,
+      ctrl: new SharedArrayBuffer(4 * (DONE + threads)),
+      images: new SharedArrayBuffer(4 * SHARDS * maxShard * PIXELS),
+      labels: new SharedArrayBuffer(4 * SHARDS * maxShard),
+      weights: new SharedArrayBuffer(4 * params),
+      grads: new SharedArrayBuffer(4 * SHARDS * params),
+      stats: new SharedArrayBuffer(8 * 2 * SHARDS),
+      error: new SharedArrayBuffer(2048),
+    };
+    const workers: Worker[] = [];
+    const trainer = new ParallelTrainer(model, optimizer, layout, workers);
+    try {
+      for (let t = 1; t < threads; t++) {
+        const init: WorkerInit = { layout, thread: t, topology: model.toJSON(undefined, false) };
+        const worker = new Worker(WORKER_BOOTSTRAP, { eval: true, workerData: init });
+        workers.push(worker);
+        await new Promise<void>((resolve, reject) => {
+          worker.once('message', (m) => (m === 'ready' ? resolve() : reject(new Error(String(m)))));
+          worker.once('error', reject);
+        });
+        // a process that ends without dispose() (an uncaught error) must not wait for it
+        worker.unref();
+      }
+    } catch (err) {
+      await trainer.dispose();
+      throw err;
+    }
+    return trainer;
+  }
+
+  step(images: Float32Array, labels: Int32Array, stepSeed: number): BatchResult {
+    const { layout, ctrl } = this;
+    const n = labels.length;
+    if (n > layout.maxShard * SHARDS) throw new Error(`a batch of ${n} is larger than the ${layout.maxShard * SHARDS} the trainer was made for`);
+    const ranges = shardRanges(n);
+    const weights = new Float32Array(layout.weights);
+    let at = 0;
+    for (const v of trainableVariables(this.model)) {
+      weights.set(v.dataSync() as Float32Array, at);
+      at += v.size;
+    }
+    const sharedImages = new Float32Array(layout.images);
+    const sharedLabels = new Int32Array(layout.labels);
+    ranges.forEach(({ start, size }, r) => {
+      Atomics.store(ctrl, SIZE + r, size);
+      if (r % layout.threads === 0) return; // this thread's own: read in place
+      sharedImages.set(images.subarray(start * PIXELS, (start + size) * PIXELS), r * layout.maxShard * PIXELS);
+      sharedLabels.set(labels.subarray(start, start + size), r * layout.maxShard);
+    });
+    Atomics.store(ctrl, SEED, stepSeed | 0);
+    const step = ++this.stepNo;
+    publish(ctrl, GO, step);
+
+    const shards: (ShardGradients & { size: number })[] = [];
+    for (const [r, { start, size }] of ranges.entries()) {
+      if (r % layout.threads !== 0 || size === 0) continue;
+      shards[r] = { size, ...shardGradients(this.model, images.subarray(start * PIXELS, (start + size) * PIXELS), labels.subarray(start, start + size), stepSeed | 0, r) };
+    }
+    for (let t = 1; t < layout.threads; t++) this.waitFor(DONE + t, step);
+    const grads = new Float32Array(layout.grads);
+    const stats = new Float64Array(layout.stats);
+    const vars = trainableVariables(this.model);
+    ranges.forEach(({ size }, r) => {
+      if (shards[r]) return;
+      if (size === 0) {
+        shards[r] = { size, grads: [], loss: 0, correct: 0 };
+        return;
+      }
+      let offset = r * layout.params;
+      const list = vars.map((v) => {
+        const g = tf.tensor(grads.subarray(offset, offset + v.size), v.shape, 'float32');
+        offset += v.size;
+        return g;
+      });
+      shards[r] = { size, grads: list, loss: stats[2 * r], correct: stats[2 * r + 1] };
+    });
+    return applyShards(this.model, this.optimizer, shards);
+  }
+
+  /** Blocks until ctrl[slot] === value; throws when a thread failed. */
+  private waitFor(slot: number, value: number): void {
+    for (;;) {
+      const now = Atomics.load(this.ctrl, slot);
+      if (now === value) return;
+      if (Atomics.load(this.ctrl, FAILED) !== 0) throw failure(this.layout);
+      Atomics.wait(this.ctrl, slot, now, 200);
+    }
+  }
+
+  async dispose(): Promise<void> {
+    publish(this.ctrl, GO, -1);
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/** The worker side (shard-worker.ts): a copy of the model's architecture that computes its shards until told to stop. */
+export async function serveShards(init: WorkerInit, ready: () => void): Promise<void> {
+  const { layout, thread } = init;
+  const ctrl = new Int32Array(layout.ctrl);
+  const model = await tf.models.modelFromJSON({ modelTopology: init.topology } as tf.io.ModelJSON);
+  const vars = trainableVariables(model);
+  const mine = shardsOf(thread, layout.threads);
+  ready();
+  let last = 0;
+  for (;;) {
+    Atomics.wait(ctrl, GO, last);
+    const step = Atomics.load(ctrl, GO);
+    if (step === -1) break;
+    if (step === last) continue;
+    last = step;
+    try {
+      const weights = new Float32Array(layout.weights);
+      let at = 0;
+      for (const v of vars) {
+        const value = tf.tensor(weights.subarray(at, at + v.size), v.shape, 'float32');
+        v.assign(value);
+        value.dispose();
+        at += v.size;
+      }
+      const grads = new Float32Array(layout.grads);
+      const stats = new Float64Array(layout.stats);
+      const seed = Atomics.load(ctrl, SEED);
+      for (const r of mine) {
+        const size = Atomics.load(ctrl, SIZE + r);
+        if (size === 0) continue;
+        const images = new Float32Array(layout.images, 4 * r * layout.maxShard * PIXELS, size * PIXELS);
+        const labels = new Int32Array(layout.labels, 4 * r * layout.maxShard, size);
+        const shard = shardGradients(model, images, labels, seed, r);
+        let offset = r * layout.params;
+        for (const g of shard.grads) {
+          grads.set(g.dataSync() as Float32Array, offset);
+          offset += g.size;
+        }
+        tf.dispose(shard.grads);
+        stats[2 * r] = shard.loss;
+        stats[2 * r + 1] = shard.correct;
+      }
+    } catch (err) {
+      const bytes = new TextEncoder().encode((err as Error).message).subarray(0, layout.error.byteLength - 1);
+      new Uint8Array(layout.error).set(bytes);
+      Atomics.compareExchange(ctrl, FAILED, 0, thread + 1);
+      Atomics.notify(ctrl, DONE + thread);
+      break;
+    }
+    publish(ctrl, DONE + thread, step);
+  }
+  model.dispose();
+}
