@@ -222,6 +222,30 @@ describe('maxPool gradient matches cpu, ties included', () => {
     expect(Array.from(wasm)).toEqual(expected);
   });
 
+  it('2x2 windows of 4 channels and more (the SIMD path): ties, NaN and -Infinity exactly as cpu', async () => {
+    // channels 8 and 12: whole SIMD vectors of 4; mostly ties (0 and a few repeated levels)
+    for (const shape of [[2, 4, 6, 8], [1, 2, 4, 12]] as [number, number, number, number][]) {
+      const xv = values(size(shape), `simd pool ${shape}`, 'ties');
+      for (let i = 0; i < xv.length; i += 7) xv[i] = Number.NEGATIVE_INFINITY;
+      for (let i = 3; i < xv.length; i += 11) xv[i] = NaN;
+      // a window of only -Infinity, and one of only NaN, in channel 1 of the first window
+      for (const at of [0, 1, shape[2], shape[2] + 1]) xv[at * shape[3] + 1] = Number.NEGATIVE_INFINITY;
+      for (const at of [2, 3, shape[2] + 2, shape[2] + 3]) xv[at * shape[3] + 2] = NaN;
+      const outShape = tf.backend_util.computePool2DInfo(shape, 2, 2, 1, 'valid').outShape;
+      const gv = values(size(outShape), `simd pool dy ${shape}`);
+      const poolGrad = () =>
+        tf.engine().runKernel(tf.MaxPoolGrad, { dy: t4(gv, outShape), input: t4(xv, shape), output: tf.zeros(outShape) }, { filterSize: 2, strides: 2, pad: 'valid' }) as tf.Tensor;
+      const [cpu] = await on('cpu', poolGrad);
+      resetKernelCounts();
+      const [wasm] = await on('wasm', poolGrad);
+      expect(fastAndFallback(kernelCounts()[tf.MaxPoolGrad])).toEqual({ fast: 1, fallback: 0, reasons: {} });
+      // the same element of each window, bit for bit (+0 where cpu has 0)
+      expect(Array.from(wasm)).toEqual(Array.from(cpu));
+      expect(wasm[1]).toBe(0); // the window of only -Infinity got nothing
+      expect(wasm[2]).toBe(0);
+    }
+  });
+
   it('raw kernel with -Infinity and NaN windows matches cpu', async () => {
     const shape: [number, number, number, number] = [2, 6, 5, 3];
     const xv = values(size(shape), 'inf', 'ties');

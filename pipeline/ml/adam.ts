@@ -1,11 +1,11 @@
 /**
  * The trainer's Adam: tfjs's AdamOptimizer (same state, same saved weights, same numbers), whose
- * update runs as one fused pass per variable on the wasm backend (pipeline/tfjs/wasm-adam.ts)
+ * update runs as one fused pass per variable on the wasm backend (pipeline/tfjs/wasm-simd.ts)
  * instead of about twelve kernels. Other backends take tfjs's own update.
  */
 import { DEFAULT_LEARNING_RATE } from '../core/params.js';
 import { tf } from '../tfjs/tf.js';
-import { adamKernel, type WasmModuleHolder } from '../tfjs/wasm-adam.js';
+import { simdKernels, type WasmModuleHolder } from '../tfjs/wasm-simd.js';
 import type { WasmHeapBackend } from '../tfjs/wasm-kernels/heap.js';
 
 /** AdamOptimizer's state, which its typings keep private. */
@@ -35,7 +35,7 @@ class FusedAdam extends tf.AdamOptimizer {
     const fusable = named.every(([name, g], i) => float32(name, g) && (g == null || g.size === tf.engine().registeredVariables[name]?.size) && paired(name, i));
     if (tf.getBackend() !== 'wasm' || !fusable) return super.applyGradients(variableGradients);
     const backend = tf.backend() as unknown as WasmHeapBackend & WasmModuleHolder;
-    const kernel = adamKernel(backend);
+    const kernel = simdKernels(backend).adam;
     // the scalars tfjs makes: beta and 1 - beta (computed in float64), -learningRate, epsilon, and
     // 1 - accBeta (computed in float32)
     const scalars = [

@@ -2,7 +2,8 @@
  * MaxPoolGrad for the wasm backend as one pass over the wasm heap. The backend's own kernel loops
  * over every input pixel and re-scans every window that covers it (about 11 ms for the book's
  * first pooling layer at batch 32); this one scans each pooling window once and sends dy to its
- * maximum (about 2.8 ms), for any window, stride and padding.
+ * maximum, for any window, stride and padding: the book's 2x2 windows 4 channels at a time in
+ * WebAssembly SIMD (about 0.3 ms instead of 2.8 in JavaScript), the rest in JavaScript.
  *
  * Ties: the gradient goes to ONE element of a tied window, the first strict maximum in row-major
  * window order starting from -Infinity, exactly like the cpu backend's maxPoolPositions (so a
@@ -12,6 +13,7 @@
 import { tf } from '../tf.js';
 import { kernelCounter } from '../kernel-counters.js';
 import type { KernelArgs, RawKernelArgs, WasmHeapBackend } from './heap.js';
+import { simdKernels, type WasmModuleHolder } from '../wasm-simd.js';
 
 const counter = kernelCounter(tf.MaxPoolGrad);
 
@@ -43,7 +45,15 @@ export function maxPoolGrad(args: KernelArgs<tf.MaxPoolGradAttrs>, original: tf.
   const tiles2x2 =
     fh === 2 && fw === 2 && strideHeight === 2 && strideWidth === 2 && padTop === 0 && padLeft === 0 &&
     outHeight * 2 === inHeight && outWidth * 2 === inWidth;
-  if (tiles2x2) {
+  if (tiles2x2 && ch % 4 === 0) {
+    counter.fast();
+    // one output row per call: 4 channels at a time in WebAssembly SIMD (wasm-simd.ts), same rule
+    const { maxPoolGrad2x2 } = simdKernels(backend as WasmModuleHolder);
+    const rowBytes = inWidth * ch * 4;
+    for (let r = 0; r < batchSize * outHeight; r++) {
+      maxPoolGrad2x2(x.byteOffset + 2 * r * rowBytes, g.byteOffset + r * outWidth * ch * 4, dx.byteOffset + 2 * r * rowBytes, outWidth, ch * 4, rowBytes);
+    }
+  } else if (tiles2x2) {
     counter.fast();
     scatter2x2(x, g, dx, batchSize * outHeight, outWidth, ch);
   } else {
