@@ -5,7 +5,7 @@
  * structure; it does not evaluate `${{ }}` expressions. Copies with planted errors show that it
  * catches what it is here for, naming the problem.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateWorkflow, type ValidationError } from '@action-validator/core';
 import { describe, expect, it } from 'vitest';
@@ -34,6 +34,13 @@ function planted(src: string, from: string | RegExp, to: string): string {
 describe('the workflow files', () => {
   it('there are the two this project ships', () => {
     expect(FILES).toEqual(expect.arrayContaining(['pipeline.yml', 'sweep.yml']));
+  });
+
+  it.each(FILES)('%s: every file a cache key hashes exists (a missing one hashes to nothing, silently)', (file) => {
+    const src = readFileSync(join(DIR, file), 'utf8');
+    const paths = [...src.matchAll(/hashFiles\('([^']+)'\)/g)].map((m) => m[1]).filter((p) => !p.includes('*') && !p.startsWith('artifacts/'));
+    expect(paths.length).toBeGreaterThan(0);
+    for (const path of paths) expect(existsSync(join(PROJECT_ROOT, path)), `${file}: hashFiles('${path}')`).toBe(true);
   });
 
   it.each(FILES)('%s is a valid workflow', (file) => {
