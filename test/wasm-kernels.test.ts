@@ -490,6 +490,31 @@ describe("the book's model on wasm", () => {
   });
 });
 
+describe('createTrainer when a worker cannot start', () => {
+  it("rejects, naming the thread and the worker's own error", async () => {
+    await tf.setBackend('wasm');
+    // a layer class this thread knows and a fresh worker thread does not: the worker cannot rebuild the model
+    class MainThreadOnly extends tf.layers.Layer {
+      static className = 'MainThreadOnly';
+      override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+        return Array.isArray(inputs) ? inputs[0] : inputs;
+      }
+    }
+    tf.serialization.registerClass(MainThreadOnly);
+    const model = buildModel(5);
+    const wrapped = tf.sequential({ layers: [new MainThreadOnly({ inputShape: [28, 28, 1] }), ...model.layers] });
+    const optimizer = tf.train.adam();
+    try {
+      await expect(createTrainer(wrapped, optimizer, { threads: 2, backend: 'wasm', maxBatch: 32 })).rejects.toThrow(
+        /^training thread 1 failed to start: .*MainThreadOnly/,
+      );
+    } finally {
+      model.dispose();
+      optimizer.dispose();
+    }
+  });
+});
+
 describe('Sum over every axis but the last (the bias gradients)', () => {
   /** A float32 result's exact bits. */
   const bits = (v: Float32Array) => Array.from(new Uint32Array(v.slice().buffer));

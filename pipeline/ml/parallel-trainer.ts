@@ -51,6 +51,9 @@ const FAILED = 2; // 1 + the thread that failed (its message is in `error`)
 const SIZE = 3; // SHARDS slots: shard sizes
 const DONE = SIZE + SHARDS; // one slot per thread: the step whose shards it has written
 
+/** How long the main thread waits for a worker's shard before it takes the worker for dead. */
+const STALL_MS = 120_000;
+
 export interface SharedLayout {
   threads: number;
   maxShard: number;
@@ -189,12 +192,20 @@ class ParallelTrainer implements Trainer {
     return applyShards(this.model, this.optimizer, shards);
   }
 
-  /** Blocks until ctrl[slot] === value; throws when a thread failed. */
+  /**
+   * Blocks until ctrl[slot] === value; throws when a thread failed. A worker that dies without
+   * saying so (out of memory, killed) cannot be seen from here: this thread is blocked, so no
+   * 'exit' event arrives. A shard takes well under a second; a silence of STALL_MS is a death.
+   */
   private waitFor(slot: number, value: number): void {
+    const since = performance.now();
     for (;;) {
       const now = Atomics.load(this.ctrl, slot);
       if (now === value) return;
       if (Atomics.load(this.ctrl, FAILED) !== 0) throw failure(this.layout);
+      if (performance.now() - since > STALL_MS) {
+        throw new Error(`training thread ${slot - DONE} has not answered for ${STALL_MS / 1000} s (out of memory or killed?); --threads 1 trains on the main thread alone`);
+      }
       Atomics.wait(this.ctrl, slot, now, 200);
     }
   }
