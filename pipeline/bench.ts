@@ -13,7 +13,7 @@ import { cp, mkdtemp, rm, stat } from 'node:fs/promises';
 import { loadavg, availableParallelism, tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseUsage } from './core/args.js';
 import { IMAGE_SHAPE, loadFashionMnist, PIXELS } from './catalog/dataset.js';
 import { UsageError } from './core/errors.js';
 import { MAX_THREADS } from './core/params.js';
@@ -141,30 +141,23 @@ interface ChildResult {
 }
 
 function parseOptions(argv: string[]): Options | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        samples: { type: 'string' },
-        'batch-size': { type: 'string' },
-        backends: { type: 'string' },
-        threads: { type: 'string' },
-        workers: { type: 'string' },
-        peer: { type: 'string' },
-        rounds: { type: 'string' },
-        rows: { type: 'string' },
-        'render-run': { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const { values } = parsed;
+  const { values } = parseUsage(
+    argv,
+    {
+      samples: { type: 'string' },
+      'batch-size': { type: 'string' },
+      backends: { type: 'string' },
+      threads: { type: 'string' },
+      workers: { type: 'string' },
+      peer: { type: 'string' },
+      rounds: { type: 'string' },
+      rows: { type: 'string' },
+      'render-run': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    false,
+  );
   if (values.help) return 'help';
   const positive = (name: string, raw: string | undefined, fallback: number): number => {
     if (raw === undefined) return fallback;

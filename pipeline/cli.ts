@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { parseArgs } from 'node:util';
+import { parseUsage } from './core/args.js';
 import { UsageError } from './core/errors.js';
 import {
   BACKENDS,
@@ -222,13 +222,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
 
 /** The options as parseArgs reads them; anything it rejects, and any positional, is a UsageError. */
 function readArgs(argv: string[]): Record<string, string | boolean | string[] | undefined> {
-  let values: Record<string, string | boolean | string[] | undefined>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: true }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const { values, positionals } = parseUsage(argv, OPTIONS);
   if (positionals.length > 0) {
     throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}: options start with --; see --help`);
   }

@@ -1,7 +1,7 @@
 /** `npm run runs -- [options]`: the runs under --artifacts, and pruning their training state; see --help. */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseUsage } from './core/args.js';
 import { BadInputError, messageOf, UsageError } from './core/errors.js';
 import { runMain } from './core/run-main.js';
 import { checkRunId, RunStore } from './catalog/store.js';
@@ -47,13 +47,7 @@ interface RunsOptions {
 }
 
 function parseRunsCli(argv: string[]): RunsOptions {
-  let values: { help?: boolean; artifacts?: string; prune?: boolean; json?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: true }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const { values, positionals } = parseUsage(argv, OPTIONS);
   if (positionals.length > 0 && !values.prune) {
     throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}: run ids go after --prune (npm run runs -- --prune <id>...)`);
   }

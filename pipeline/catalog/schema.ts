@@ -114,13 +114,18 @@ export const LayerMapSchema = loose({
 });
 export type LayerMap = v.InferOutput<typeof LayerMapSchema>;
 
-/** One sample image of feature-maps/index.json and the maps of every conv and pooling layer. */
-export const FeatureSampleSchema = loose({
+/** Which image a sample is: the fields feature-maps/ and attention/ name their samples by. */
+const SAMPLE_ENTRIES = {
   id: v.string(),
   split: v.picklist(['train', 'test']),
   index: int(),
   label: v.pipe(int(), v.maxValue(CLASSES - 1)),
   class_name: v.string(),
+};
+
+/** One sample image of feature-maps/index.json and the maps of every conv and pooling layer. */
+export const FeatureSampleSchema = loose({
+  ...SAMPLE_ENTRIES,
   /** relative path of the input image as .npy [28, 28] scaled to [0, 1] */
   image: v.string(),
   prediction: v.pipe(int(), v.maxValue(CLASSES - 1)),
@@ -153,11 +158,7 @@ export function chapterSample(index: FeatureIndex): FeatureSample {
 
 /** One sample of attention/index.json: where the model looks when it classifies it. */
 export const AttentionSampleSchema = loose({
-  id: v.string(),
-  split: v.picklist(['train', 'test']),
-  index: int(),
-  label: v.pipe(int(), v.maxValue(CLASSES - 1)),
-  class_name: v.string(),
+  ...SAMPLE_ENTRIES,
   /** relative .npy paths, each [28, 28] in [0, 1]: the input, Grad-CAM of the predicted class, input-gradient saliency */
   image: v.string(),
   cam: v.string(),

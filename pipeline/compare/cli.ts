@@ -1,5 +1,5 @@
 /** `npm run compare -- <run>... | --runs <glob> [options]`: the command line, parsed strictly. */
-import { parseArgs } from 'node:util';
+import { parseUsage } from '../core/args.js';
 import { UsageError } from '../core/errors.js';
 import { LANGS, type Lang } from '../core/params.js';
 
@@ -73,23 +73,7 @@ Exit codes: 0 written, no rule failed; 1 a --fail-on rule holds (or the compare 
 2 bad usage, an unknown metric in a rule, a run that does not exist, or fewer than two usable runs.`;
 
 export function parseCompareCli(argv: string[]): CompareOptions {
-  let values: {
-    help?: boolean;
-    runs?: string[];
-    out?: string;
-    name?: string;
-    reference?: string;
-    'group-by'?: string[];
-    'fail-on'?: string[];
-    artifacts?: string;
-    lang?: string;
-  };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: true }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const { values, positionals } = parseUsage(argv, OPTIONS);
   const help = Boolean(values.help);
   const globs = values.runs ?? [];
   if (!help && positionals.length + globs.length === 0) {

@@ -1,5 +1,5 @@
 /** `npm run diff -- <runA> <runB> [options]`: the command line, parsed strictly. */
-import { parseArgs } from 'node:util';
+import { parseUsage } from '../core/args.js';
 import { UsageError } from '../core/errors.js';
 import { LANGS, type Lang } from '../core/params.js';
 
@@ -47,13 +47,7 @@ Exit codes: 0 written, no rule failed; 1 a --fail-on rule holds (or the diff fai
 2 bad usage, an unknown metric in a rule, or a missing or incomplete run.`;
 
 export function parseDiffCli(argv: string[]): DiffOptions {
-  let values: { help?: boolean; out?: string; 'fail-on'?: string[]; artifacts?: string; lang?: string };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: true }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const { values, positionals } = parseUsage(argv, OPTIONS);
   const help = Boolean(values.help);
   if (!help && positionals.length !== 2) {
     throw new UsageError(

@@ -72,6 +72,13 @@ export function heatmapPng(values: ArrayLike<number>, width: number, height: num
   return PNG.sync.write(png, { colorType: gray ? 0 : 2, inputColorType: gray ? 0 : 2, inputHasAlpha: false });
 }
 
+/** PNG bytes of `height` x `width` RGB values in [0, 1] (3 per pixel, row-major). */
+export function rgbPng(rgb: ArrayLike<number>, width: number, height: number): Uint8Array {
+  const png = new PNG({ width, height, colorType: 2, inputColorType: 2, inputHasAlpha: false });
+  png.data = Buffer.from(Array.from(rgb, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255)));
+  return PNG.sync.write(png, { colorType: 2, inputColorType: 2, inputHasAlpha: false });
+}
+
 export function pngDataUrl(png: Uint8Array): string {
   return `data:image/png;base64,${Buffer.from(png.buffer, png.byteOffset, png.byteLength).toString('base64')}`;
 }

@@ -4,13 +4,12 @@
  * picture is one 28 x 28 PNG drawn enlarged, so a figure weighs a few kilobytes. Words come from
  * the message catalog (`beyond.attention.figures.*`), class names in the report's language.
  */
-import { PNG } from 'pngjs';
 import type { TopLevelSpec } from 'vega-lite';
 import type { TensorFolder } from '../../catalog/artifacts.js';
 import { IMAGE_SIZE } from '../../catalog/dataset.js';
 import type { NpyArray } from '../../catalog/npy.js';
 import type { AttentionIndex, AttentionIndexSchema, AttentionSample } from '../../catalog/schema.js';
-import { heatmapPng, pngDataUrl } from '../heatmap.js';
+import { heatmapPng, pngDataUrl, rgbPng } from '../heatmap.js';
 import { message, type Catalog } from '../messages.js';
 import { CONFIG, SCHEMA } from './common.js';
 import { camOverlay } from './own-images.js';
@@ -37,13 +36,6 @@ export async function loadAttention(folder: TensorFolder<typeof AttentionIndexSc
 /** Screen pixels per image pixel: the chapter's sample large-ish (168 px), the class samples small (84 px). */
 const CHAPTER_ZOOM = 6;
 const CLASS_ZOOM = 3;
-
-/** PNG of a 28 x 28 RGB image, values in [0, 1]. */
-function rgbPng(rgb: Float32Array): Uint8Array {
-  const png = new PNG({ width: IMAGE_SIZE, height: IMAGE_SIZE, colorType: 2, inputColorType: 2, inputHasAlpha: false });
-  png.data = Buffer.from(Array.from(rgb, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255)));
-  return PNG.sync.write(png, { colorType: 2, inputColorType: 2, inputHasAlpha: false });
-}
 
 function tile(label: string, url: string, zoom: number) {
   const size = IMAGE_SIZE * zoom;
@@ -95,7 +87,7 @@ function sampleFigure(inputs: AttentionFigureInputs, s: AttentionSample, large: 
     title: { text: title, subtitle: t(inputs, 'subtitle', vars) },
     config: { ...CONFIG, concat: { spacing: 12 } },
     hconcat: [
-      tile(large ? t(inputs, 'grad_cam', vars) : t(inputs, 'grad_cam_short'), pngDataUrl(rgbPng(camOverlay(tensor(inputs, s.image), tensor(inputs, s.cam)))), zoom),
+      tile(large ? t(inputs, 'grad_cam', vars) : t(inputs, 'grad_cam_short'), pngDataUrl(rgbPng(camOverlay(tensor(inputs, s.image), tensor(inputs, s.cam)), IMAGE_SIZE, IMAGE_SIZE)), zoom),
       tile(t(inputs, 'saliency'), pngDataUrl(heatmapPng(tensor(inputs, s.saliency), IMAGE_SIZE, IMAGE_SIZE, { colormap: 'viridis', min: 0, max: 1 })), zoom),
     ],
   };

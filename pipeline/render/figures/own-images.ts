@@ -4,13 +4,12 @@
  * bars, and the maps of every conv and pooling layer. Words come from the message catalog
  * (`beyond.own-images.figures.*`), class names in the report's language.
  */
-import { PNG } from 'pngjs';
 import type { TopLevelSpec } from 'vega-lite';
 import type { TensorFolder } from '../../catalog/artifacts.js';
 import { IMAGE_SIZE } from '../../catalog/dataset.js';
 import type { NpyArray } from '../../catalog/npy.js';
 import type { LayerMap, OwnImage, OwnImagesIndex, OwnImagesIndexSchema } from '../../catalog/schema.js';
-import { channelOf, colorIndex, colormapRgb, extent, heatmapPng, pngDataUrl } from '../heatmap.js';
+import { channelOf, colorIndex, colormapRgb, extent, heatmapPng, pngDataUrl, rgbPng } from '../heatmap.js';
 import { message, type Catalog } from '../messages.js';
 import { CONFIG, roundSignificant, SCHEMA } from './common.js';
 import type { FigureSpecOf } from './write-figure.js';
@@ -45,13 +44,6 @@ export async function loadOwnImages(folder: TensorFolder<typeof OwnImagesIndexSc
 /** How strongly Grad-CAM's red covers the input where the map is 1. */
 const CAM_OPACITY = 0.75;
 const CAM_RGB = [220, 30, 20] as const;
-
-/** PNG of `height` x `width` RGB values in [0, 1]. */
-function rgbPng(rgb: ArrayLike<number>, width: number, height: number): Uint8Array {
-  const png = new PNG({ width, height, colorType: 2, inputColorType: 2, inputHasAlpha: false });
-  png.data = Buffer.from(Array.from(rgb, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255)));
-  return PNG.sync.write(png, { colorType: 2, inputColorType: 2, inputHasAlpha: false });
-}
 
 /**
  * The input in the chapter's reversed grey, lightened so that red shows on the garment too, with
