@@ -166,6 +166,8 @@ describe('the pipeline command', () => {
     expect(r.stdout).toContain(`backend: ${expected} (auto: `);
     expect(manifest.backend).toBe(expected);
     expect(manifest.backend_reason).toMatch(/^auto: /);
+    // and which kernels run its products and convolutions (the addon npm ci builds)
+    if (!hasTfjsNode) expect(manifest.backend_reason).toMatch(/; native kernels \((avx2|portable)\) for products and convolutions$/);
   });
 });
 

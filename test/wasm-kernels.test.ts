@@ -18,6 +18,7 @@ import { createTrainer } from '../pipeline/ml/parallel-trainer.js';
 import { trainBatch } from '../pipeline/ml/trainer.js';
 import { WASM_TRAINING_KERNELS, wasmTrainingKernel } from '../pipeline/tfjs/wasm-kernels.js';
 import { kernelCounts, resetKernelCounts, type KernelCount } from '../pipeline/tfjs/kernel-counters.js';
+import { nativeKernels, setNativeKernels } from '../pipeline/tfjs/native-kernels.js';
 
 const TOLERANCE = 1e-4;
 const DEBIAN_DIR = '/usr/share/datasets/fashion-mnist';
@@ -118,7 +119,9 @@ const label = (c: { x: number[]; pad: Pad; strides: number | number[] }) =>
 
 describe('registration', () => {
   it('puts the training kernels on the wasm backend', () => {
-    expect([...WASM_TRAINING_KERNELS].sort()).toEqual(['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Sum']);
+    expect([...WASM_TRAINING_KERNELS].sort()).toEqual([
+      'BatchMatMul', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'FusedConv2D', 'MaxPoolGrad', 'Sum', '_FusedMatMul',
+    ]);
     // the very config we registered: the backend's own kernels give the same numbers, slower
     for (const name of WASM_TRAINING_KERNELS) expect(tf.getKernel(name, 'wasm'), name).toBe(wasmTrainingKernel(name));
     expect(tf.getBackend()).toBe('wasm');
@@ -287,8 +290,18 @@ describe('matMul with transposed operands matches cpu', () => {
   }
 });
 
-describe('plain matMul: which operand XNNPACK packs', () => {
-  it("swaps a new right-hand operand that costs more to pack than the left, to the backend's bits, and never one XNNPACK holds", async () => {
+/** Runs f with the native kernels switched off: the XNNPACK paths a machine without them takes. */
+async function withoutNative<T>(f: () => Promise<T> | T): Promise<T> {
+  setNativeKernels(false);
+  try {
+    return await f();
+  } finally {
+    setNativeKernels(true);
+  }
+}
+
+describe('plain matMul without the native kernels: which operand XNNPACK packs', () => {
+  it("swaps a new right-hand operand that costs more to pack than the left, to the backend's bits, and never one XNNPACK holds", () => withoutNative(async () => {
     await tf.setBackend('wasm');
     const cases: [number[], number[], 'fast' | 'passthrough'][] = [
       [[16, 3136], [3136, 100], 'fast'], // a shard's dense forward: W is new after every Adam step
@@ -315,7 +328,7 @@ describe('plain matMul: which operand XNNPACK packs', () => {
       expect(relError(once.dataSync() as Float32Array, ref[0])).toBeLessThanOrEqual(TOLERANCE);
       tf.dispose([a, b, once, twice, direct]);
     }
-  });
+  }));
 });
 
 describe('kernel counters', () => {
@@ -329,26 +342,43 @@ describe('kernel counters', () => {
       ? (tf.engine().runKernel(kernel, { x: x(), dy }, { ...attrs, filterShape: [3, 3, 3, 4] }) as tf.Tensor)
       : (tf.engine().runKernel(kernel, { dy, filter: w() }, { ...attrs, inputShape: [2, 9, 9, 3] }) as tf.Tensor);
   };
-  // an input each fast path refuses, and the reason its counter must record
-  const cases: [string, string, () => tf.Tensor][] = [
-    [tf.Conv2DBackpropFilter, 'stride other than 1', convGrad(tf.Conv2DBackpropFilter, 2, 'same')],
-    [tf.Conv2DBackpropFilter, 'output not as wide as the input', convGrad(tf.Conv2DBackpropFilter, 1, 'valid')],
-    [tf.Conv2DBackpropInput, 'stride other than 1', convGrad(tf.Conv2DBackpropInput, 2, 'same')],
-    [tf.Conv2DBackpropInput, 'padding wider than the kernel', convGrad(tf.Conv2DBackpropInput, 1, [[0, 0], [2, 1], [0, 3], [0, 0]])],
-    [tf.MaxPoolGrad, 'not 2x2 windows tiling the input', () => tf.grad((v) => tf.sum(tf.maxPool(v as tf.Tensor4D, 3, 1, 'same')))(x())],
+  const fused = (activation: tf.fused.Activation) => () =>
+    tf.fused.conv2d({ x: x(), filter: w(), strides: 1, pad: 'same', bias: tf.ones([4]), activation });
+  // an input each fast path refuses, and the reason its counter must record; `native` false runs
+  // it with the native kernels off (the native filter gradient takes every stride and padding)
+  const cases: [string, string, () => tf.Tensor, boolean][] = [
+    [tf.Conv2DBackpropFilter, 'stride other than 1', convGrad(tf.Conv2DBackpropFilter, 2, 'same'), false],
+    [tf.Conv2DBackpropFilter, 'output not as wide as the input', convGrad(tf.Conv2DBackpropFilter, 1, 'valid'), false],
+    [tf.Conv2DBackpropInput, 'stride other than 1', convGrad(tf.Conv2DBackpropInput, 2, 'same'), true],
+    [tf.Conv2DBackpropInput, 'padding wider than the kernel', convGrad(tf.Conv2DBackpropInput, 1, [[0, 0], [2, 1], [0, 3], [0, 0]]), true],
+    [tf.MaxPoolGrad, 'not 2x2 windows tiling the input', () => tf.grad((v) => tf.sum(tf.maxPool(v as tf.Tensor4D, 3, 1, 'same')))(x()), true],
     [
       tf.BatchMatMul,
       'batched (outer size > 1)',
       () => tf.matMul(tf.tensor3d(values(60, 'a'), [2, 6, 5]), tf.tensor3d(values(36, 'b'), [2, 3, 6]), true, true),
+      true,
+    ],
+    [tf.FusedConv2D, 'activation relu6', fused('relu6'), true],
+    [tf.FusedConv2D, 'activation sigmoid', fused('sigmoid'), true],
+    [
+      tf._FusedMatMul,
+      'transposed',
+      () => tf.fused.matMul({ a: tf.tensor2d(values(15, 'a'), [5, 3]), b: tf.tensor2d(values(12, 'b'), [4, 3]), transposeB: true, bias: tf.ones([4]) }),
+      true,
     ],
   ];
-  for (const [kernel, reason, run] of cases) {
-    it(`${kernel} counts a fallback when its fast path refuses the input: ${reason}`, async () => {
+  for (const [kernel, reason, run, native] of cases) {
+    it(`${kernel} counts a fallback when its fast path refuses the input: ${reason}${native ? '' : ' (native kernels off)'}`, async () => {
       await tf.setBackend('wasm');
+      setNativeKernels(native);
       resetKernelCounts();
-      tf.tidy(() => {
-        run().dataSync();
-      });
+      try {
+        tf.tidy(() => {
+          run().dataSync();
+        });
+      } finally {
+        setNativeKernels(true);
+      }
       const counts = kernelCounts();
       expect(fastAndFallback(counts[kernel])).toEqual({ fast: 0, fallback: 1, reasons: { [reason]: 1 } });
       // and nothing else fell back on the way
@@ -398,30 +428,60 @@ describe("the book's model on wasm", () => {
     for (let i = 0; i < ref.length; i++) expect(relError(got[i], ref[i])).toBeLessThanOrEqual(TOLERANCE);
   });
 
+  /** One training step's kernel counts (2 shards of 16), with the native kernels on or off. */
+  const stepCounts = (native: boolean) => {
+    setNativeKernels(native);
+    try {
+      const model = buildModel(3);
+      const optimizer = tf.train.adam();
+      resetKernelCounts();
+      const { loss, correct } = trainBatch(model, optimizer, images.subarray(0, 32 * 784), labels.subarray(0, 32), 3);
+      expect(Number.isFinite(loss)).toBe(true);
+      expect(correct).toBeGreaterThanOrEqual(0);
+      expect(correct).toBeLessThanOrEqual(32);
+      const counts = kernelCounts();
+      model.dispose();
+      optimizer.dispose();
+      expect(Object.keys(counts).sort()).toEqual([...WASM_TRAINING_KERNELS].sort());
+      return counts;
+    } finally {
+      setNativeKernels(true);
+    }
+  };
+  const none = { fallback: 0, reasons: {} };
+
   it('takes every fast path in one training step at batch 32, and never falls back', async () => {
     await tf.setBackend('wasm');
-    const model = buildModel(3);
-    const optimizer = tf.train.adam();
-    resetKernelCounts();
-    const { loss, correct } = trainBatch(model, optimizer, images.subarray(0, 32 * 784), labels.subarray(0, 32), 3);
-    expect(Number.isFinite(loss)).toBe(true);
-    expect(correct).toBeGreaterThanOrEqual(0);
-    expect(correct).toBeLessThanOrEqual(32);
-    const counts = kernelCounts();
-    model.dispose();
-    optimizer.dispose();
-    expect(Object.keys(counts).sort()).toEqual([...WASM_TRAINING_KERNELS].sort());
+    expect(nativeKernels()).not.toBeNull();
+    const counts = stepCounts(true);
     // The step's 2 shards of 16 (trainer.ts) each take every gradient: each count is twice one pass's.
-    const none = { fallback: 0, reasons: {} };
-    expect(fastAndFallback(counts[tf.Conv2DBackpropFilter])).toEqual({ fast: 4, ...none }); // dW of both convs
-    expect(fastAndFallback(counts[tf.Conv2DBackpropInput])).toEqual({ fast: 2, ...none }); // dx of conv2d_1 (the image needs none)
+    // Every product and convolution on the native kernels, none left to the backend:
+    const all = (fast: number) => ({ fast, passthrough: 0, ...none });
+    expect(counts[tf.Conv2D]).toEqual(all(6)); // both convs' forward, and conv2d_1's dx as a convolution
+    expect(counts[tf.Conv2DBackpropFilter]).toEqual(all(4)); // dW of both convs
+    expect(counts[tf.Conv2DBackpropInput]).toEqual(all(2)); // dx of conv2d_1 (the image needs none)
+    // per shard: the dense layer's x·W (its relu keeps tfjs from fusing under the tape), and dW and
+    // dx of both dense layers; dense_1's x·W + b is fused (no activation before the softmax)
+    expect(counts[tf.BatchMatMul]).toEqual(all(10));
+    expect(counts[tf._FusedMatMul]).toEqual(all(2));
+    expect(counts[tf.FusedConv2D]).toEqual(all(0));
     expect(fastAndFallback(counts[tf.MaxPoolGrad])).toEqual({ fast: 4, ...none }); // both pooling layers
+    expect(fastAndFallback(counts[tf.Sum])).toEqual({ fast: 8, ...none }); // the bias gradients of conv2d, conv2d_1, dense and dense_1
+  });
+
+  it('without the native kernels, takes the XNNPACK fast paths and never falls back', async () => {
+    await tf.setBackend('wasm');
+    const counts = stepCounts(false);
+    expect(fastAndFallback(counts[tf.Conv2DBackpropFilter])).toEqual({ fast: 4, ...none });
+    expect(fastAndFallback(counts[tf.Conv2DBackpropInput])).toEqual({ fast: 2, ...none });
+    expect(fastAndFallback(counts[tf.MaxPoolGrad])).toEqual({ fast: 4, ...none });
     // per shard: dW and dx of both dense layers (transposed operands), and two plain products whose
     // right-hand operand is new and larger to pack than the left (batch-mat-mul.ts): the dense
-    // layer's x·W and conv2d's filter-gradient product; dense_1's x·W and conv2d_1's filter-gradient
-    // product pack their right-hand operand as the backend would (passthroughs)
+    // layer's x·W and conv2d's filter-gradient product; the rest go to XNNPACK as they are
     expect(fastAndFallback(counts[tf.BatchMatMul])).toEqual({ fast: 12, ...none });
-    expect(fastAndFallback(counts[tf.Sum])).toEqual({ fast: 8, ...none }); // the bias gradients of conv2d, conv2d_1, dense and dense_1
+    expect(fastAndFallback(counts[tf.Sum])).toEqual({ fast: 8, ...none });
+    for (const name of [tf.Conv2D, tf.FusedConv2D, tf._FusedMatMul]) expect(counts[name].fast, name).toBe(0);
+    expect(counts[tf.Conv2D].passthrough).toBe(6);
   });
 
   it('trains with trainBatch: the loss on a small batch goes down, step after step', async () => {
@@ -605,14 +665,17 @@ describe('npm run bench', () => {
     expect(out.load_average.before).toHaveLength(3);
     // the 1-thread row's 4 timed steps of 2 shards each, every shard a backward pass of the book's
     // model (the counters are per thread: in the 2-thread row the worker counts its shard in its own)
-    // (BatchMatMul: as in "takes every fast path in one training step", 6 per shard)
-    const perShard: Record<string, number> = { BatchMatMul: 6, Conv2DBackpropFilter: 2, Conv2DBackpropInput: 1, MaxPoolGrad: 2, Sum: 4 };
+    // (as in "takes every fast path in one training step"; inference is not counted)
+    const perShard: Record<string, number> = {
+      BatchMatMul: 5, Conv2D: 3, Conv2DBackpropFilter: 2, Conv2DBackpropInput: 1, FusedConv2D: 0, MaxPoolGrad: 2, Sum: 4, _FusedMatMul: 1,
+    };
     expect(Object.keys(out.kernel_counts ?? {})).toEqual(Object.keys(perShard));
     for (const [name, n] of Object.entries(perShard)) {
       expect(fastAndFallback(out.kernel_counts?.[name] as KernelCount), name).toEqual({ fast: 4 * 2 * n, fallback: 0, reasons: {} });
     }
     expect(r.stdout).toContain(
-      'wasm kernels over the 64 timed samples, fast/fallback: BatchMatMul 48/0, Conv2DBackpropFilter 16/0, Conv2DBackpropInput 8/0, MaxPoolGrad 16/0, Sum 32/0\n',
+      'wasm kernels over the 64 timed samples, fast/fallback: BatchMatMul 40/0, Conv2D 24/0, Conv2DBackpropFilter 16/0, ' +
+        'Conv2DBackpropInput 8/0, FusedConv2D 0/0, MaxPoolGrad 16/0, Sum 32/0, _FusedMatMul 8/0\n',
     );
     // the table comes first, for people
     expect(r.stdout).toMatch(/backend\s+workers\s+batch\s+train samples\/s/);

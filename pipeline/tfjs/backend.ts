@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import { BadInputError } from '../core/errors.js';
 import type { BackendChoice } from '../core/params.js';
+import { nativeKernelStatus } from './native-kernels.js';
 
 /** This module, for the fingerprints of the steps that run TensorFlow.js. */
 export const BACKEND_CODE = import.meta.url;
@@ -52,7 +53,7 @@ async function useWasm(): Promise<void> {
  * binding loads, else wasm with the project's training kernels.
  */
 export function resolveBackend(choice: BackendChoice): BackendInfo {
-  if (choice === 'wasm') return { name: 'wasm', reason: 'asked for' };
+  if (choice === 'wasm') return { name: 'wasm', reason: `asked for; ${nativeKernelStatus()}` };
   if (choice === 'cpu') return { name: 'cpu', reason: 'asked for (pure JS: very slow to train)' };
   const failure = loadTensorflowNode();
   if (failure === null) return { name: 'tensorflow', reason: choice === 'auto' ? 'auto: the tfjs-node binding loaded' : 'asked for' };
@@ -63,14 +64,15 @@ export function resolveBackend(choice: BackendChoice): BackendInfo {
         'or use --backend auto|wasm.',
     );
   }
-  return { name: 'wasm', reason: `auto: ${failure}; using wasm with the project's training kernels` };
+  return { name: 'wasm', reason: `auto: ${failure}; using wasm with the project's training kernels; ${nativeKernelStatus()}` };
 }
 
 /**
  * Starts the backend `resolveBackend` picks, once per process. wasm is the package's
  * single-threaded build: more cores train more shards of a batch at once, each thread with a
  * backend of its own (pipeline/ml/parallel-trainer.ts), which measured faster than XNNPACK's
- * thread pool (its threads wait for each other at every kernel).
+ * thread pool (its threads wait for each other at every kernel). Its products and convolutions
+ * run on the native kernels where they are built (native-kernels.ts), with XNNPACK's bits.
  */
 export async function initTf(choice: BackendChoice): Promise<BackendInfo> {
   if (current) return current;

@@ -3,15 +3,19 @@
  * The wasm backend has no Conv2DBackpropFilter, so out of the box a Conv2D cannot train on it,
  * and runs Conv2DBackpropInput and MaxPoolGrad as slow naive loops. These replace them with
  * kernels built from what it runs fast (XNNPACK conv2d and matMul) or from single passes over
- * the wasm heap; a case a fast path does not cover goes to the backend's own kernel. Each kernel
- * counts which way it went (kernel-counters.ts).
+ * the wasm heap; a case a fast path does not cover goes to the backend's own kernel. Where the
+ * native kernels are built (native-kernels.ts), products and convolutions (Conv2D, FusedConv2D,
+ * BatchMatMul, _FusedMatMul, the filter gradient) run there instead, with the same bits. Each
+ * kernel counts which way it went (kernel-counters.ts).
  * backend.ts registers them when it starts the wasm backend.
  */
 import { tf } from './tf.js';
 import { batchMatMul } from './wasm-kernels/batch-mat-mul.js';
+import { conv2d } from './wasm-kernels/conv2d.js';
 import { conv2dBackpropFilter } from './wasm-kernels/conv2d-backprop-filter.js';
 import { conv2dBackpropInput } from './wasm-kernels/conv2d-backprop-input.js';
 import type { KernelArgs } from './wasm-kernels/heap.js';
+import { fusedMatMul } from './wasm-kernels/fused-mat-mul.js';
 import { maxPoolGrad } from './wasm-kernels/max-pool-grad.js';
 import { sum } from './wasm-kernels/sum.js';
 
@@ -28,6 +32,9 @@ const IMPLS: Record<string, Impl> = {
   [tf.MaxPoolGrad]: (args, original) => maxPoolGrad(args, required(original, tf.MaxPoolGrad)),
   [tf.BatchMatMul]: (args, original) => batchMatMul(args, required(original, tf.BatchMatMul)),
   [tf.Sum]: (args, original) => sum(args, required(original, tf.Sum)),
+  [tf.Conv2D]: (args, original) => conv2d(args, required(original, tf.Conv2D), tf.Conv2D),
+  [tf.FusedConv2D]: (args, original) => conv2d(args, required(original, tf.FusedConv2D), tf.FusedConv2D),
+  [tf._FusedMatMul]: (args, original) => fusedMatMul(args, required(original, tf._FusedMatMul)),
 };
 
 function required(config: tf.KernelConfig | undefined, name: string): tf.KernelConfig {

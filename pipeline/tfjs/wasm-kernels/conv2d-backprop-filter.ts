@@ -7,9 +7,13 @@
  * and its Slice kernel copies the whole input out of the heap on every call, which rules out
  * building the patches from slices.) Any stride and padding; float32 NHWC only, like the wasm
  * backend's Conv2D (the kernel has no dilations).
+ *
+ * With the native kernels (native-kernels.ts) the product runs there, its panels gathered from x
+ * directly: no patch matrix, same bits.
  */
 import { tf } from '../tf.js';
 import { kernelCounter } from '../kernel-counters.js';
+import { convGeometry, nativeKernels } from '../native-kernels.js';
 import { asTensor, type KernelArgs, type WasmHeapBackend } from './heap.js';
 
 const counter = kernelCounter(tf.Conv2DBackpropFilter);
@@ -33,6 +37,15 @@ export function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs<tf.C
   }
   const { batchSize, inChannels, outHeight, outWidth, outChannels, filterHeight: kh, filterWidth: kw } = info;
   const n = batchSize * outHeight * outWidth;
+  const native = nativeKernels();
+  if (native) {
+    counter.fast();
+    // The output first: allocating may grow the heap, which detaches views made before.
+    const out = wasm.makeOutput([kh, kw, inChannels, outChannels], 'float32');
+    const views = [x, dy, out].map((t) => wasm.typedArrayFromHeap(t) as Float32Array);
+    native.conv2dFilterGrad(views[0], views[1], views[2], convGeometry(info), outChannels);
+    return out;
+  }
   return tf.tidy(() => {
     const colInfo = wasm.makeOutput([kh * kw * inChannels, n], 'float32');
     // The tensor takes over the reference that makeOutput gave, so the tidy frees the patches.

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds the native kernels (kernels.c) into build/Release/cnn_lens_kernels.node: package.json's
+# install script, so `npm ci` and `npm rebuild` run it. node-gyp is npm's own; it needs make, a C
+# compiler and python3, and Node's headers (npm's nodedir setting, /usr on these machines).
+#
+# A failed build does not fail the install: without the addon the wasm backend runs the same
+# products on XNNPACK, with the same bits, only slower; every run's log says which it uses.
+set -uo pipefail
+cd "$(dirname "$0")"
+if node-gyp rebuild --loglevel=warn >build.log 2>&1; then
+  echo "cnn-lens: native kernels built ($(node -p "require('./build/Release/cnn_lens_kernels.node').useIsa('avx2')"))"
+else
+  tail -n 20 build.log >&2
+  echo "cnn-lens: WARNING: the native kernels did not build (full log: pipeline/native/build.log)." >&2
+  echo "  Training and inference run on XNNPACK alone: the same numbers, about 1.5x slower." >&2
+  echo "  Install make, gcc and python3 (Debian: apt-get install build-essential python3), then npm rebuild." >&2
+fi
+exit 0

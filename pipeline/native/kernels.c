@@ -1,0 +1,447 @@
+/*
+ * Native float32 kernels for the wasm backend's heaviest operations (matrix products and 2D
+ * convolutions), run in place on the backend's heap through Node-API. They reproduce XNNPACK's
+ * results bit for bit: every output is its bias (or +0) plus the products over k added one at a
+ * time in increasing k, each product and each sum rounded separately (no fused multiply-add:
+ * -ffp-contract=off), then clamped as XNNPACK's wasm kernels clamp. So a machine without this
+ * addon (or a CPU without AVX2) trains to the same weights, only slower.
+ *
+ * One register-blocked kernel (6 rows x 16 columns) over packed panels: A's panel [K][6], B's
+ * [K][16]. Convolutions gather their patches straight into those panels (no im2col matrix).
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MR 6
+#define NR 16
+
+typedef float v8 __attribute__((vector_size(32)));
+
+static inline __attribute__((always_inline)) v8 load8(const float* p) { v8 v; memcpy(&v, p, sizeof v); return v; }
+static inline __attribute__((always_inline)) void store8(float* p, v8 v) { memcpy(p, &v, sizeof v); }
+static inline __attribute__((always_inline)) v8 splat(float a) { return (v8){a, a, a, a, a, a, a, a}; }
+
+/*
+ * tile[MR][NR] = init[MR][NR] + sum over k of ap[k][r] * bp[k*ldb + c], k in order. Two builds of the same
+ * operations: AVX2 intrinsics, and portable vectors for any other CPU (same bits, slower).
+ */
+#define UKERNEL_BODY(V, LOAD, STORE, SPLAT, MUL, ADD)                                                         \
+  V c00 = LOAD(init + 0 * NR), c01 = LOAD(init + 0 * NR + 8), c10 = LOAD(init + 1 * NR), c11 = LOAD(init + 1 * NR + 8); \
+  V c20 = LOAD(init + 2 * NR), c21 = LOAD(init + 2 * NR + 8), c30 = LOAD(init + 3 * NR), c31 = LOAD(init + 3 * NR + 8); \
+  V c40 = LOAD(init + 4 * NR), c41 = LOAD(init + 4 * NR + 8), c50 = LOAD(init + 5 * NR), c51 = LOAD(init + 5 * NR + 8); \
+  for (size_t k = 0; k < K; k++, ap += MR, bp += ldb) {                                                       \
+    const V b0 = LOAD(bp), b1 = LOAD(bp + 8);                                                                 \
+    V a = SPLAT(ap + 0); c00 = ADD(c00, MUL(a, b0)); c01 = ADD(c01, MUL(a, b1));                              \
+    a = SPLAT(ap + 1); c10 = ADD(c10, MUL(a, b0)); c11 = ADD(c11, MUL(a, b1));                                \
+    a = SPLAT(ap + 2); c20 = ADD(c20, MUL(a, b0)); c21 = ADD(c21, MUL(a, b1));                                \
+    a = SPLAT(ap + 3); c30 = ADD(c30, MUL(a, b0)); c31 = ADD(c31, MUL(a, b1));                                \
+    a = SPLAT(ap + 4); c40 = ADD(c40, MUL(a, b0)); c41 = ADD(c41, MUL(a, b1));                                \
+    a = SPLAT(ap + 5); c50 = ADD(c50, MUL(a, b0)); c51 = ADD(c51, MUL(a, b1));                                \
+  }                                                                                                           \
+  STORE(tile + 0 * NR, c00); STORE(tile + 0 * NR + 8, c01);                                                   \
+  STORE(tile + 1 * NR, c10); STORE(tile + 1 * NR + 8, c11);                                                   \
+  STORE(tile + 2 * NR, c20); STORE(tile + 2 * NR + 8, c21);                                                   \
+  STORE(tile + 3 * NR, c30); STORE(tile + 3 * NR + 8, c31);                                                   \
+  STORE(tile + 4 * NR, c40); STORE(tile + 4 * NR + 8, c41);                                                   \
+  STORE(tile + 5 * NR, c50); STORE(tile + 5 * NR + 8, c51);
+
+typedef void ukernel_fn(size_t K, const float* restrict ap, const float* restrict bp, size_t ldb,
+                        const float* restrict init, float* restrict tile);
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("avx2")))
+static void ukernel_avx2(size_t K, const float* restrict ap, const float* restrict bp, size_t ldb,
+                         const float* restrict init, float* restrict tile) {
+  UKERNEL_BODY(__m256, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_broadcast_ss, _mm256_mul_ps, _mm256_add_ps)
+}
+#endif
+
+#define V_SPLAT(p) ((v8){*(p), *(p), *(p), *(p), *(p), *(p), *(p), *(p)})
+#define V_MUL(a, b) ((a) * (b))
+#define V_ADD(a, b) ((a) + (b))
+static void ukernel_portable(size_t K, const float* restrict ap, const float* restrict bp, size_t ldb,
+                             const float* restrict init, float* restrict tile) {
+  UKERNEL_BODY(v8, load8, store8, V_SPLAT, V_MUL, V_ADD)
+}
+
+static ukernel_fn* ukernel = ukernel_portable;
+
+/* Takes the AVX2 build when the CPU has AVX2 and `portable` is 0; returns the build taken. */
+static const char* pick_ukernel(int portable) {
+  ukernel = ukernel_portable;
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (!portable && __builtin_cpu_supports("avx2")) {
+    ukernel = ukernel_avx2;
+    return "avx2";
+  }
+#endif
+  return "portable";
+}
+
+/* Patches of an NHWC image: row p = output pixel (b, oy, ox), column k = (ky, kx, ci). */
+typedef struct {
+  int batch, inH, inW, inC, outH, outW, kh, kw, sh, sw, dh, dw, pt, pl;
+} geometry;
+
+/* An operand of a product: element (i, k) of a strided matrix, or of an image's patches. */
+typedef struct {
+  const float* base;
+  ptrdiff_t rs, cs;
+  const geometry* patches; /* non-NULL: the patches of base */
+} operand;
+
+/* The pixel a patch row reads at tap (ky, kx), or NULL where it reads padding. */
+static inline const float* patch_src(const geometry* g, const float* x, int b, int oy, int ox, int ky, int kx) {
+  const int iy = oy * g->sh + ky * g->dh - g->pt, ix = ox * g->sw + kx * g->dw - g->pl;
+  if (iy < 0 || iy >= g->inH || ix < 0 || ix >= g->inW) return NULL;
+  return x + (((ptrdiff_t)b * g->inH + iy) * g->inW + ix) * g->inC;
+}
+
+/* ap[k][r] = A(i0 + r, k0 + k) for r < mr and k < kn, else 0. */
+static void pack_a(const operand* A, size_t i0, int mr, size_t k0, size_t kn, float* ap) {
+  if (mr < MR) memset(ap, 0, sizeof(float) * kn * MR);
+  if (A->patches) {
+    /* rows are output pixels, columns (ky, kx, ci) */
+    const geometry* g = A->patches;
+    const int pixels = g->outH * g->outW;
+    for (int r = 0; r < mr; r++) {
+      const int p = (int)i0 + r, b = p / pixels, oy = (p % pixels) / g->outW, ox = p % g->outW;
+      int tap = (int)(k0 / g->inC), ci = (int)(k0 % g->inC);
+      const float* src = patch_src(g, A->base, b, oy, ox, tap / g->kw, tap % g->kw);
+      float* dst = ap + r;
+      for (size_t k = 0; k < kn; k++, dst += MR) {
+        *dst = src ? src[ci] : 0.0f;
+        if (++ci == g->inC && k + 1 < kn) {
+          ci = 0;
+          tap++;
+          src = patch_src(g, A->base, b, oy, ox, tap / g->kw, tap % g->kw);
+        }
+      }
+    }
+    return;
+  }
+  for (int r = 0; r < mr; r++) {
+    const float* src = A->base + (ptrdiff_t)(i0 + r) * A->rs + (ptrdiff_t)k0 * A->cs;
+    for (size_t k = 0; k < kn; k++) ap[k * MR + r] = src[(ptrdiff_t)k * A->cs];
+  }
+}
+
+/* bp[k][c] = B(k0 + k, j0 + c) for c < nr, else 0, k < kn. */
+static void pack_b(const operand* B, size_t k0, size_t kn, size_t j0, int nr, float* bp) {
+  if (nr < NR) memset(bp, 0, sizeof(float) * kn * NR);
+  if (B->patches) {
+    /* rows are output pixels, columns (ky, kx, ci) */
+    const geometry* g = B->patches;
+    const int pixels = g->outH * g->outW;
+    const int ci0 = (int)(j0 % g->inC), tap0 = (int)(j0 / g->inC);
+    const int oneTap = ci0 + nr <= g->inC;
+    int b = (int)(k0 / pixels), oy = (int)((k0 % pixels) / g->outW), ox = (int)(k0 % g->outW);
+    for (size_t k = 0; k < kn; k++, bp += NR) {
+      if (oneTap) {
+        const float* src = patch_src(g, B->base, b, oy, ox, tap0 / g->kw, tap0 % g->kw);
+        if (src) memcpy(bp, src + ci0, sizeof(float) * nr);
+        else memset(bp, 0, sizeof(float) * nr);
+      } else {
+        for (int c = 0; c < nr; c++) {
+          const int col = (int)j0 + c, tap = col / g->inC;
+          const float* src = patch_src(g, B->base, b, oy, ox, tap / g->kw, tap % g->kw);
+          bp[c] = src ? src[col % g->inC] : 0.0f;
+        }
+      }
+      if (++ox == g->outW) {
+        ox = 0;
+        if (++oy == g->outH) { oy = 0; b++; }
+      }
+    }
+    return;
+  }
+  const float* base = B->base + (ptrdiff_t)k0 * B->rs + (ptrdiff_t)j0 * B->cs;
+  if (B->cs == 1) {
+    for (size_t k = 0; k < kn; k++) memcpy(bp + k * NR, base + (ptrdiff_t)k * B->rs, sizeof(float) * nr);
+    return;
+  }
+  for (int c = 0; c < nr; c++) {
+    const float* src = base + (ptrdiff_t)c * B->cs;
+    for (size_t k = 0; k < kn; k++) bp[k * NR + c] = src[(ptrdiff_t)k * B->rs];
+  }
+}
+
+/*
+ * XNNPACK's wasm clamp: max(lo, v) as "lo < v ? v : lo", then min(hi, v) as "v < hi ? v : hi"
+ * (NaN becomes lo). Its convolutions' relu (lo 0, hi inf, `intRelu`) is instead an integer max
+ * with 0 on the float's bits: NaNs with the sign bit set, -0 and negatives become +0, other NaNs
+ * stay.
+ */
+static inline float clamp_like_xnnpack(float v, float lo, float hi, int intRelu) {
+  if (intRelu) {
+    int32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    return bits < 0 ? 0.0f : v;
+  }
+  v = lo < v ? v : lo;
+  return v < hi ? v : hi;
+}
+
+/* Floats of B packed per block of k: about 512 KB, so that a block's panels stay in L2. */
+#define B_BLOCK_FLOATS 131072
+
+/*
+ * C(i, j) = clamp(bias[j] + sum over k of A(i, k) * B(k, j)), C at c + i*crs + j*ccs; no clamp
+ * for (-inf, inf); a `convolution`'s relu as XNNPACK's (clamp_like_xnnpack). k runs in blocks (B's panels for a block fit in L2); between blocks the running sums wait in
+ * `partial` as floats, which changes no bits. Returns 0, or -1 when out of memory.
+ */
+static int gemm(size_t M, size_t N, size_t K, const operand* A, const operand* B, float* c, ptrdiff_t crs,
+                ptrdiff_t ccs, const float* bias, float lo, float hi, int convolution) {
+  const size_t panels = (N + NR - 1) / NR, npad = panels * NR;
+  size_t kc = B_BLOCK_FLOATS / npad;
+  if (kc < 64) kc = 64;
+  if (kc > K) kc = K;
+  const int blocks = (int)((K + kc - 1) / kc);
+  /* B's full panels are read in place when its rows are contiguous */
+  const int inPlace = !B->patches && B->cs == 1;
+  float* ap = malloc(sizeof(float) * (kc * MR + 2 * MR * NR));
+  float* bp = malloc(sizeof(float) * kc * npad);
+  float* partial = blocks > 1 ? malloc(sizeof(float) * M * npad) : NULL;
+  const float** bpanel = malloc(sizeof(float*) * panels);
+  size_t* ldb = malloc(sizeof(size_t) * panels);
+  if (!ap || !bp || (blocks > 1 && !partial) || !bpanel || !ldb) {
+    free(ap); free(bp); free(partial); free(bpanel); free(ldb);
+    return -1;
+  }
+  float* init = ap + kc * MR;
+  float* tile = init + MR * NR;
+  /* XNNPACK runs an unbounded output through its linear kernels, which leave NaN as it is */
+  const int clamp = !(lo == -__builtin_inff() && hi == __builtin_inff());
+  const int intRelu = convolution && lo == 0.0f && hi == __builtin_inff();
+  for (int kb = 0; kb < blocks; kb++) {
+    const size_t k0 = (size_t)kb * kc, kn = K - k0 < kc ? K - k0 : kc;
+    for (size_t jb = 0; jb < panels; jb++) {
+      const size_t j0 = jb * NR;
+      const int nr = (int)(N - j0 < NR ? N - j0 : NR);
+      if (inPlace && nr == NR) {
+        bpanel[jb] = B->base + (ptrdiff_t)k0 * B->rs + j0;
+        ldb[jb] = (size_t)B->rs;
+      } else {
+        pack_b(B, k0, kn, j0, nr, bp + jb * kc * NR);
+        bpanel[jb] = bp + jb * kc * NR;
+        ldb[jb] = NR;
+      }
+    }
+    for (size_t i0 = 0; i0 < M; i0 += MR) {
+      const int mr = (int)(M - i0 < MR ? M - i0 : MR);
+      pack_a(A, i0, mr, k0, kn, ap);
+      for (size_t jb = 0; jb < panels; jb++) {
+        const size_t j0 = jb * NR;
+        const int nr = (int)(N - j0 < NR ? N - j0 : NR);
+        for (int r = 0; r < MR; r++) {
+          for (int col = 0; col < NR; col++) {
+            init[r * NR + col] = kb > 0 && r < mr ? partial[(i0 + r) * npad + j0 + col] : bias && col < nr ? bias[j0 + col] : 0.0f;
+          }
+        }
+        ukernel(kn, ap, bpanel[jb], ldb[jb], init, tile);
+        if (kb + 1 < blocks) {
+          for (int r = 0; r < mr; r++) memcpy(partial + (i0 + r) * npad + j0, tile + r * NR, sizeof(float) * NR);
+          continue;
+        }
+        for (int r = 0; r < mr; r++) {
+          float* out = c + (ptrdiff_t)(i0 + r) * crs + (ptrdiff_t)j0 * ccs;
+          const float* v = tile + r * NR;
+          if (!clamp && ccs == 1) {
+            memcpy(out, v, sizeof(float) * nr);
+            continue;
+          }
+          for (int col = 0; col < nr; col++) out[col * ccs] = clamp ? clamp_like_xnnpack(v[col], lo, hi, intRelu) : v[col];
+        }
+      }
+    }
+  }
+  free(ap); free(bp); free(partial); free(bpanel); free(ldb);
+  return 0;
+}
+
+/* ---- Node-API ---- */
+
+#define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "native kernels: bad arguments"); return NULL; } } while (0)
+
+/* A Float32Array argument's data and length, or NULL (with a JS error) if it is not one. */
+static float* f32(napi_env env, napi_value v, size_t* length, const char* name) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t == napi_null || t == napi_undefined) return NULL;
+  bool is;
+  napi_typedarray_type type;
+  void* data;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, v, &type, length, &data, NULL, NULL) != napi_ok || type != napi_float32_array) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "native kernels: %s must be a Float32Array", name);
+    napi_throw_type_error(env, NULL, msg);
+    return NULL;
+  }
+  return data;
+}
+
+static int too_short(napi_env env, size_t have, size_t need, const char* name) {
+  if (have >= need) return 0;
+  char msg[200];
+  snprintf(msg, sizeof msg, "native kernels: %s holds %zu floats, needs %zu", name, have, need);
+  napi_throw_range_error(env, NULL, msg);
+  return 1;
+}
+
+static napi_value fail_oom(napi_env env) {
+  napi_throw_error(env, NULL, "native kernels: out of memory");
+  return NULL;
+}
+
+/*
+ * matMul(a, b, c, bias | null, M, N, K, transposeA, transposeB, lo, hi): c[M][N] = op(a)·op(b)
+ * with a [M][K] (or [K][M] transposed), b [K][N] (or [N][K]), bias [N].
+ */
+static napi_value mat_mul(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 11) { napi_throw_error(env, NULL, "native kernels: matMul takes 11 arguments"); return NULL; }
+  size_t la, lb, lc, lbias = 0;
+  const float* a = f32(env, argv[0], &la, "a");
+  const float* b = f32(env, argv[1], &lb, "b");
+  float* c = f32(env, argv[2], &lc, "c");
+  if (!a || !b || !c) { bool p; napi_is_exception_pending(env, &p); if (!p) napi_throw_type_error(env, NULL, "native kernels: a, b and c must be Float32Arrays"); return NULL; }
+  const float* bias = f32(env, argv[3], &lbias, "bias");
+  { bool p; napi_is_exception_pending(env, &p); if (p) return NULL; }
+  int32_t M, N, K;
+  bool ta, tb;
+  double lo, hi;
+  CHECK(napi_get_value_int32(env, argv[4], &M));
+  CHECK(napi_get_value_int32(env, argv[5], &N));
+  CHECK(napi_get_value_int32(env, argv[6], &K));
+  CHECK(napi_get_value_bool(env, argv[7], &ta));
+  CHECK(napi_get_value_bool(env, argv[8], &tb));
+  CHECK(napi_get_value_double(env, argv[9], &lo));
+  CHECK(napi_get_value_double(env, argv[10], &hi));
+  if (M <= 0 || N <= 0 || K <= 0) { napi_throw_range_error(env, NULL, "native kernels: matMul sizes must be positive"); return NULL; }
+  if (too_short(env, la, (size_t)M * K, "a") || too_short(env, lb, (size_t)K * N, "b") ||
+      too_short(env, lc, (size_t)M * N, "c") || (bias && too_short(env, lbias, (size_t)N, "bias"))) return NULL;
+  const operand A = {a, ta ? 1 : K, ta ? M : 1, NULL};
+  const operand B = {b, tb ? 1 : N, tb ? K : 1, NULL};
+  if (gemm(M, N, K, &A, &B, c, N, 1, bias, (float)lo, (float)hi, 0)) return fail_oom(env);
+  return NULL;
+}
+
+/* The 14 numbers of a convolution's geometry, from an Int32Array. */
+static int read_geometry(napi_env env, napi_value v, geometry* g) {
+  bool is;
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, v, &type, &length, &data, NULL, NULL) != napi_ok || type != napi_int32_array ||
+      length != 14) {
+    napi_throw_type_error(env, NULL, "native kernels: geometry must be an Int32Array of 14");
+    return -1;
+  }
+  const int32_t* n = data;
+  *g = (geometry){n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7], n[8], n[9], n[10], n[11], n[12], n[13]};
+  for (int i = 0; i < 12; i++) {
+    if (n[i] <= 0) { napi_throw_range_error(env, NULL, "native kernels: geometry sizes must be positive"); return -1; }
+  }
+  return 0;
+}
+
+/* conv2d(x, filter, y, bias | null, geometry, outC, lo, hi): y = clamp(bias + x ⊛ filter), NHWC, filter [kh][kw][inC][outC]. */
+static napi_value conv2d(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 8) { napi_throw_error(env, NULL, "native kernels: conv2d takes 8 arguments"); return NULL; }
+  size_t lx, lf, ly, lbias = 0;
+  const float* x = f32(env, argv[0], &lx, "x");
+  const float* f = f32(env, argv[1], &lf, "filter");
+  float* y = f32(env, argv[2], &ly, "y");
+  const float* bias = f32(env, argv[3], &lbias, "bias");
+  { bool p; napi_is_exception_pending(env, &p); if (p) return NULL; }
+  if (!x || !f || !y) { napi_throw_type_error(env, NULL, "native kernels: x, filter and y must be Float32Arrays"); return NULL; }
+  geometry g;
+  if (read_geometry(env, argv[4], &g)) return NULL;
+  int32_t outC;
+  double lo, hi;
+  CHECK(napi_get_value_int32(env, argv[5], &outC));
+  CHECK(napi_get_value_double(env, argv[6], &lo));
+  CHECK(napi_get_value_double(env, argv[7], &hi));
+  const size_t M = (size_t)g.batch * g.outH * g.outW, K = (size_t)g.kh * g.kw * g.inC;
+  if (outC <= 0 || too_short(env, lx, (size_t)g.batch * g.inH * g.inW * g.inC, "x") || too_short(env, lf, K * outC, "filter") ||
+      too_short(env, ly, M * outC, "y") || (bias && too_short(env, lbias, outC, "bias"))) return NULL;
+  const operand A = {x, 0, 0, &g};
+  const operand B = {f, outC, 1, NULL};
+  if (gemm(M, outC, K, &A, &B, y, outC, 1, bias, (float)lo, (float)hi, 1)) return fail_oom(env);
+  return NULL;
+}
+
+/*
+ * conv2dFilterGrad(x, dy, dw, geometry, outC): dw[ky][kx][ci][co] = sum over pixels p (b, oy, ox
+ * in order) of patch(p, ky, kx, ci) * dy[p][co]. Computed as dwᵀ = dyᵀ · patches, so that B's
+ * panels are 16 consecutive channels of one pixel (one copy each).
+ */
+static napi_value conv2d_filter_grad(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 5) { napi_throw_error(env, NULL, "native kernels: conv2dFilterGrad takes 5 arguments"); return NULL; }
+  size_t lx, ldy, ldw;
+  const float* x = f32(env, argv[0], &lx, "x");
+  const float* dy = f32(env, argv[1], &ldy, "dy");
+  float* dw = f32(env, argv[2], &ldw, "dw");
+  { bool p; napi_is_exception_pending(env, &p); if (p) return NULL; }
+  if (!x || !dy || !dw) { napi_throw_type_error(env, NULL, "native kernels: x, dy and dw must be Float32Arrays"); return NULL; }
+  geometry g;
+  if (read_geometry(env, argv[3], &g)) return NULL;
+  int32_t outC;
+  CHECK(napi_get_value_int32(env, argv[4], &outC));
+  const size_t P = (size_t)g.batch * g.outH * g.outW, K = (size_t)g.kh * g.kw * g.inC;
+  if (outC <= 0 || too_short(env, lx, (size_t)g.batch * g.inH * g.inW * g.inC, "x") || too_short(env, ldy, P * outC, "dy") ||
+      too_short(env, ldw, K * outC, "dw")) return NULL;
+  const operand A = {dy, 1, outC, NULL}; /* dyᵀ: [outC][P] */
+  const operand B = {x, 0, 0, &g};       /* patches: [P][K] */
+  const float inf = __builtin_inff();
+  if (gemm(outC, K, P, &A, &B, dw, 1, outC, NULL, -inf, inf, 0)) return fail_oom(env);
+  return NULL;
+}
+
+/*
+ * useIsa(name): "avx2" (the default, where the CPU has it) or "portable"; returns the build now
+ * running. One build for the whole process: tests compare the two.
+ */
+static napi_value use_isa(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  char name[16] = "";
+  size_t len;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok ||
+      (strcmp(name, "avx2") != 0 && strcmp(name, "portable") != 0)) {
+    napi_throw_type_error(env, NULL, "native kernels: useIsa takes \"avx2\" or \"portable\"");
+    return NULL;
+  }
+  napi_value out;
+  CHECK(napi_create_string_utf8(env, pick_ukernel(strcmp(name, "portable") == 0), NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
+NAPI_MODULE_INIT() {
+  pick_ukernel(0);
+  napi_property_descriptor props[] = {
+    {"useIsa", NULL, use_isa, NULL, NULL, NULL, napi_default, NULL},
+    {"matMul", NULL, mat_mul, NULL, NULL, NULL, napi_default, NULL},
+    {"conv2d", NULL, conv2d, NULL, NULL, NULL, napi_default, NULL},
+    {"conv2dFilterGrad", NULL, conv2d_filter_grad, NULL, NULL, NULL, napi_default, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}

@@ -1,0 +1,80 @@
+/**
+ * The project's native kernels (pipeline/native/kernels.c, built by `npm ci` with node-gyp): the
+ * matrix products and 2D convolutions of the wasm backend, run on the same heap in place, with
+ * AVX2 where the CPU has it. They give XNNPACK's bits exactly (same summation order, no fused
+ * multiply-add, same clamp: test/native-kernels.test.ts), so whether the addon is there decides
+ * only the speed, never the weights: a machine that could not build it trains the same model on
+ * XNNPACK alone, more slowly.
+ *
+ * CNN_LENS_NATIVE=0 leaves them off (the bench's A/B, and a way around a broken build).
+ */
+import { createRequire } from 'node:module';
+import type { tf } from './tf.js';
+
+export interface NativeKernels {
+  /**
+   * Picks the build of the inner kernel: AVX2 (taken at load where the CPU has it) or portable
+   * vectors (the same operations, the same bits, slower); returns the build now running.
+   */
+  useIsa(isa: 'avx2' | 'portable'): 'avx2' | 'portable';
+  /** c[M][N] = clamp(bias + op(a)·op(b)); a [M][K] or, transposed, [K][M]; b [K][N] or [N][K]. */
+  matMul(
+    a: Float32Array, b: Float32Array, c: Float32Array, bias: Float32Array | null,
+    M: number, N: number, K: number, transposeA: boolean, transposeB: boolean, lo: number, hi: number,
+  ): void;
+  /** y = clamp(bias + x ⊛ filter): NHWC, filter [kh][kw][inC][outC], geometry from convGeometry. */
+  conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, bias: Float32Array | null, geometry: Int32Array, outC: number, lo: number, hi: number): void;
+  /** dw [kh][kw][inC][outC] = the filter gradient of a convolution from x and dy. */
+  conv2dFilterGrad(x: Float32Array, dy: Float32Array, dw: Float32Array, geometry: Int32Array, outC: number): void;
+}
+
+const ADDON = '../native/build/Release/cnn_lens_kernels.node';
+
+interface Loaded {
+  kernels: NativeKernels | null;
+  /** For the log: which kernels run, or why the native ones do not. */
+  status: string;
+}
+
+let loaded: Loaded | undefined;
+let switchedOff = false;
+
+function load(): Loaded {
+  if (process.env.CNN_LENS_NATIVE === '0') return { kernels: null, status: 'native kernels off (CNN_LENS_NATIVE=0): XNNPACK only' };
+  try {
+    const kernels = createRequire(import.meta.url)(ADDON) as NativeKernels;
+    return { kernels, status: `native kernels (${kernels.useIsa('avx2')}) for products and convolutions` };
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' ? 'not built' : (err as Error).message.split('\n')[0];
+    return {
+      kernels: null,
+      status: `native kernels unavailable (${why}): XNNPACK only, same numbers, slower; build them with \`npm rebuild\` (needs make, a C compiler and python3)`,
+    };
+  }
+}
+
+/** The native kernels, or null when the addon is not built, did not load, or is switched off. */
+export function nativeKernels(): NativeKernels | null {
+  loaded ??= load();
+  return switchedOff ? null : loaded.kernels;
+}
+
+/** One line for the log: which kernels run products and convolutions. */
+export function nativeKernelStatus(): string {
+  loaded ??= load();
+  return switchedOff ? 'native kernels switched off in this process: XNNPACK only' : loaded.status;
+}
+
+/** Turns the native kernels off (or back on) in this thread: tests compare both ways. */
+export function setNativeKernels(on: boolean): void {
+  switchedOff = !on;
+}
+
+/** The 14 numbers kernels.c reads a convolution's geometry from. */
+export function convGeometry(info: tf.backend_util.Conv2DInfo): Int32Array {
+  return Int32Array.from([
+    info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth,
+    info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
+    info.padInfo.top, info.padInfo.left,
+  ]);
+}

@@ -1,0 +1,70 @@
+/**
+ * Conv2D and FusedConv2D (bias, and relu or no activation) for the wasm backend on the native
+ * kernels: the patches of 6 output pixels gathered into a panel, times the filter, in AVX2, with
+ * XNNPACK's bits (native-kernels.ts). About 2x XNNPACK's wasm time for the book's second layer.
+ * Training runs Conv2D (tfjs does not fuse under a gradient tape) and, through
+ * Conv2DBackpropInput, its flipped kernel; inference runs FusedConv2D. Without the native
+ * kernels, or for what they do not take, the backend's own kernel runs.
+ */
+import { tf } from '../tf.js';
+import { kernelCounter } from '../kernel-counters.js';
+import { convGeometry, nativeKernels } from '../native-kernels.js';
+import type { KernelArgs, RawKernelArgs, WasmHeapBackend } from './heap.js';
+
+type ConvAttrs = tf.Conv2DAttrs & { activation?: tf.FusedConv2DAttrs['activation'] };
+
+const counters = { [tf.Conv2D]: kernelCounter(tf.Conv2D), [tf.FusedConv2D]: kernelCounter(tf.FusedConv2D) };
+
+/** The clamp of XNNPACK's output for an activation it fuses, or undefined for one it does not. */
+export function activationClamp(activation: string | undefined): [number, number] | undefined {
+  if (activation === undefined || activation === 'linear') return [-Infinity, Infinity];
+  if (activation === 'relu') return [0, Infinity];
+  return undefined;
+}
+
+export function conv2d(args: KernelArgs<ConvAttrs>, original: tf.KernelConfig, kernelName: typeof tf.Conv2D | typeof tf.FusedConv2D): tf.TensorInfo | tf.TensorInfo[] {
+  const counter = counters[kernelName];
+  const native = nativeKernels();
+  if (!native) {
+    counter.passthrough();
+    return original.kernelFunc(args as unknown as RawKernelArgs);
+  }
+  const { inputs, attrs } = args;
+  const { x, filter, bias, preluActivationWeights } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; bias?: tf.TensorInfo; preluActivationWeights?: tf.TensorInfo };
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filter.shape as [number, number, number, number],
+    attrs.strides,
+    attrs.dilations,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    tf.backend_util.convertConv2DDataFormat(attrs.dataFormat),
+  );
+  const clamp = activationClamp(attrs.activation);
+  const refused =
+    x.dtype !== 'float32' || filter.dtype !== 'float32' ? 'not float32'
+    : info.dataFormat !== 'channelsLast' ? 'not NHWC'
+    : !clamp || preluActivationWeights ? `activation ${attrs.activation}`
+    : bias && (bias.dtype !== 'float32' || tf.util.sizeFromShape(bias.shape) !== info.outChannels) ? 'bias not one per output channel'
+    : undefined;
+  if (refused) {
+    counter.fallback(refused);
+    return original.kernelFunc(args as unknown as RawKernelArgs);
+  }
+  counter.fast();
+  const wasm = args.backend as WasmHeapBackend;
+  // The output first: allocating may grow the heap, which detaches views made before.
+  const out = wasm.makeOutput(info.outShape, 'float32');
+  native.conv2d(
+    wasm.typedArrayFromHeap(x) as Float32Array,
+    wasm.typedArrayFromHeap(filter) as Float32Array,
+    wasm.typedArrayFromHeap(out) as Float32Array,
+    bias ? (wasm.typedArrayFromHeap(bias) as Float32Array) : null,
+    convGeometry(info),
+    info.outChannels,
+    clamp![0],
+    clamp![1],
+  );
+  return out;
+}
