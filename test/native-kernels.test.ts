@@ -226,3 +226,21 @@ describe('native kernels at the edges', () => {
     expect(Array.from(c)).toEqual([7, 7, 7, 7]);
   });
 });
+
+describe('Identity on wasm', () => {
+  it('shares the buffer instead of copying it, and frees it only with the last tensor', () => {
+    const x = tf.tensor1d([1, -0, NaN, 4]);
+    resetKernelCounts();
+    const y = tf.engine().runKernel(tf.Identity, { x }) as tf.Tensor;
+    expect(kernelCounts()[tf.Identity].fast).toBe(1);
+    expect(y.dataId).toBe(x.dataId);
+    const buffers = () => tf.engine().backend.numDataIds();
+    const before = buffers();
+    x.dispose();
+    // y still holds the data
+    expect(Array.from(bits(y))).toEqual(Array.from(new Uint32Array(Float32Array.from([1, -0, NaN, 4]).buffer)));
+    expect(buffers()).toBe(before);
+    y.dispose();
+    expect(buffers()).toBe(before - 1);
+  });
+});

@@ -21,6 +21,8 @@ import { kernelCounts, resetKernelCounts, type KernelCount } from '../pipeline/t
 import { nativeKernels, setNativeKernels } from '../pipeline/tfjs/native-kernels.js';
 
 const TOLERANCE = 1e-4;
+/** Tensors tfjs 4.22 clones for the backward pass of one shard of the book's model (engine.saveTensorsForBackwardMode). */
+const IDENTITY_PER_SHARD = 47;
 const DEBIAN_DIR = '/usr/share/datasets/fashion-mnist';
 
 type Backend = 'cpu' | 'wasm';
@@ -120,7 +122,7 @@ const label = (c: { x: number[]; pad: Pad; strides: number | number[] }) =>
 describe('registration', () => {
   it('puts the training kernels on the wasm backend', () => {
     expect([...WASM_TRAINING_KERNELS].sort()).toEqual([
-      'BatchMatMul', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'FusedConv2D', 'MaxPoolGrad', 'Sum', '_FusedMatMul',
+      'BatchMatMul', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'FusedConv2D', 'Identity', 'MaxPoolGrad', 'Sum', '_FusedMatMul',
     ]);
     // the very config we registered: the backend's own kernels give the same numbers, slower
     for (const name of WASM_TRAINING_KERNELS) expect(tf.getKernel(name, 'wasm'), name).toBe(wasmTrainingKernel(name));
@@ -467,6 +469,8 @@ describe("the book's model on wasm", () => {
     expect(counts[tf.FusedConv2D]).toEqual(all(0));
     expect(fastAndFallback(counts[tf.MaxPoolGrad])).toEqual({ fast: 4, ...none }); // both pooling layers
     expect(fastAndFallback(counts[tf.Sum])).toEqual({ fast: 8, ...none }); // the bias gradients of conv2d, conv2d_1, dense and dense_1
+    // the tensors tfjs keeps for the backward pass, shared instead of copied (identity.ts)
+    expect(counts[tf.Identity]).toEqual(all(2 * IDENTITY_PER_SHARD));
   });
 
   it('without the native kernels, takes the XNNPACK fast paths and never falls back', async () => {
@@ -667,7 +671,7 @@ describe('npm run bench', () => {
     // model (the counters are per thread: in the 2-thread row the worker counts its shard in its own)
     // (as in "takes every fast path in one training step"; inference is not counted)
     const perShard: Record<string, number> = {
-      BatchMatMul: 5, Conv2D: 3, Conv2DBackpropFilter: 2, Conv2DBackpropInput: 1, FusedConv2D: 0, MaxPoolGrad: 2, Sum: 4, _FusedMatMul: 1,
+      BatchMatMul: 5, Conv2D: 3, Conv2DBackpropFilter: 2, Conv2DBackpropInput: 1, FusedConv2D: 0, Identity: IDENTITY_PER_SHARD, MaxPoolGrad: 2, Sum: 4, _FusedMatMul: 1,
     };
     expect(Object.keys(out.kernel_counts ?? {})).toEqual(Object.keys(perShard));
     for (const [name, n] of Object.entries(perShard)) {
@@ -675,7 +679,7 @@ describe('npm run bench', () => {
     }
     expect(r.stdout).toContain(
       'wasm kernels over the 64 timed samples, fast/fallback: BatchMatMul 40/0, Conv2D 24/0, Conv2DBackpropFilter 16/0, ' +
-        'Conv2DBackpropInput 8/0, FusedConv2D 0/0, MaxPoolGrad 16/0, Sum 32/0, _FusedMatMul 8/0\n',
+        `Conv2DBackpropInput 8/0, FusedConv2D 0/0, Identity ${8 * IDENTITY_PER_SHARD}/0, MaxPoolGrad 16/0, Sum 32/0, _FusedMatMul 8/0\n`,
     );
     // the table comes first, for people
     expect(r.stdout).toMatch(/backend\s+workers\s+batch\s+train samples\/s/);

@@ -6,7 +6,8 @@
  * the wasm heap; a case a fast path does not cover goes to the backend's own kernel. Where the
  * native kernels are built (native-kernels.ts), products and convolutions (Conv2D, FusedConv2D,
  * BatchMatMul, _FusedMatMul, the filter gradient) run there instead, with the same bits. Each
- * kernel counts which way it went (kernel-counters.ts).
+ * kernel counts which way it went (kernel-counters.ts). Identity shares its input's buffer instead of
+ * copying it (wasm-kernels/identity.ts).
  * backend.ts registers them when it starts the wasm backend.
  */
 import { tf } from './tf.js';
@@ -16,6 +17,7 @@ import { conv2dBackpropFilter } from './wasm-kernels/conv2d-backprop-filter.js';
 import { conv2dBackpropInput } from './wasm-kernels/conv2d-backprop-input.js';
 import type { KernelArgs } from './wasm-kernels/heap.js';
 import { fusedMatMul } from './wasm-kernels/fused-mat-mul.js';
+import { identity } from './wasm-kernels/identity.js';
 import { maxPoolGrad } from './wasm-kernels/max-pool-grad.js';
 import { sum } from './wasm-kernels/sum.js';
 
@@ -35,6 +37,7 @@ const IMPLS: Record<string, Impl> = {
   [tf.Conv2D]: (args, original) => conv2d(args, required(original, tf.Conv2D), tf.Conv2D),
   [tf.FusedConv2D]: (args, original) => conv2d(args, required(original, tf.FusedConv2D), tf.FusedConv2D),
   [tf._FusedMatMul]: (args, original) => fusedMatMul(args, required(original, tf._FusedMatMul)),
+  [tf.Identity]: (args, original) => identity(args, required(original, tf.Identity)),
 };
 
 function required(config: tf.KernelConfig | undefined, name: string): tf.KernelConfig {
