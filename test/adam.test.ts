@@ -6,7 +6,8 @@
  */
 import seedrandom from 'seedrandom';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { adam } from '../pipeline/ml/adam.js';
+import { adam, applyShardMean } from '../pipeline/ml/adam.js';
+import { setNativeKernels } from '../pipeline/tfjs/native-kernels.js';
 import { initTf } from '../pipeline/tfjs/backend.js';
 import { tf } from '../pipeline/tfjs/tf.js';
 
@@ -104,5 +105,58 @@ describe("the trainer's Adam", () => {
     expect(bytes.equals(uninterrupted)).toBe(true);
     tf.dispose(vars);
     second.dispose();
+  });
+});
+
+describe("the trainer's Adam on the mean of a batch's shards (native kernels)", () => {
+  it('gives the bits of tf.mul/tf.add in shard order and tfjs AdamOptimizer, with gradients as tensors or shared arrays', async () => {
+    await tf.setBackend('wasm');
+    for (const shards of [1, 2, 3]) {
+      const scales = [[1], [16 / 32, 16 / 32], [11 / 32, 11 / 32, 10 / 32]][shards - 1];
+      const step = (k: number, s: number) => SHAPES.map((shape, i) => values(shape.reduce((a, b) => a * b), `s${s} g${i} ${k}`, k === 0 ? 1e-3 : 1));
+      const make = (tag: string) => SHAPES.map((shape, i) => tf.variable(tf.tensor(values(shape.reduce((a, b) => a * b), `w${i}`, 0.1), shape), true, `${tag}-${shards}-${i}`));
+      const ours = adam(0.001);
+      const theirs = tf.train.adam(0.001);
+      const mine = make('fused-shards');
+      const ref = make('tf-shards');
+      for (let k = 0; k < STEPS; k++) {
+        const raw = Array.from({ length: shards }, (_, s) => step(k, s));
+        // odd shards as tensors, even ones as plain arrays (a worker's, read from shared memory)
+        const lists = raw.map((g, s) => ({ grads: g.map((a, i) => (s % 2 === 1 ? tf.tensor(a, SHAPES[i]) : a)), scale: scales[s] }));
+        expect(applyShardMean(ours, mine.map((v) => v.name), lists)).toBe(true);
+        tf.dispose(lists.flatMap((l) => l.grads.filter((g): g is tf.Tensor => g instanceof tf.Tensor)));
+        tf.tidy(() => {
+          const mean: tf.NamedTensorMap = {};
+          ref.forEach((v, i) => {
+            mean[v.name] = raw.map((g, s) => tf.mul(tf.tensor(g[i], SHAPES[i]), scales[s])).reduce((a, b) => tf.add(a, b));
+          });
+          (theirs as tf.Optimizer).applyGradients(mean);
+        });
+      }
+      const bytes = async (vars: tf.Variable[], o: tf.Optimizer) =>
+        Buffer.concat([...vars, ...(await o.getWeights()).map((w) => w.tensor)].map((t) => Buffer.from((t.dataSync() as Float32Array).buffer)));
+      const a = await bytes(mine, ours);
+      const b = await bytes(ref, theirs);
+      expect(a.length).toBe(b.length);
+      expect(a.equals(b), `${shards} shard(s)`).toBe(true);
+      tf.dispose([...mine, ...ref]);
+      ours.dispose();
+      theirs.dispose();
+    }
+  });
+
+  it('declines where it cannot fuse (another optimizer, the native kernels off), changing nothing', async () => {
+    await tf.setBackend('wasm');
+    const v = tf.variable(tf.ones([5]), true, 'declined');
+    const list = [{ grads: [Float32Array.from([1, 2, 3, 4, 5])], scale: 1 }];
+    expect(applyShardMean(tf.train.adam(0.001), [v.name], list)).toBe(false);
+    setNativeKernels(false);
+    try {
+      expect(applyShardMean(adam(0.001), [v.name], list)).toBe(false);
+    } finally {
+      setNativeKernels(true);
+    }
+    expect(Array.from(v.dataSync())).toEqual([1, 1, 1, 1, 1]);
+    v.dispose();
   });
 });

@@ -1,10 +1,14 @@
 /**
  * The trainer's Adam: tfjs's AdamOptimizer (same state, same saved weights, same numbers), whose
  * update runs as one fused pass per variable on the wasm backend (pipeline/tfjs/wasm-simd.ts)
- * instead of about twelve kernels. Other backends take tfjs's own update.
+ * instead of about twelve kernels. Other backends take tfjs's own update. With the native kernels
+ * (native-kernels.ts), applyShardMean also folds the mean of a batch's shard gradients into that
+ * pass, reading a worker's gradients where they arrived (shared memory): the same bits as the
+ * trainer's tf.mul/tf.add mean followed by the update.
  */
 import { DEFAULT_LEARNING_RATE } from '../core/params.js';
 import { tf } from '../tfjs/tf.js';
+import { nativeKernels } from '../tfjs/native-kernels.js';
 import { simdKernels, type WasmModuleHolder } from '../tfjs/wasm-simd.js';
 import type { WasmHeapBackend } from '../tfjs/wasm-kernels/heap.js';
 
@@ -18,27 +22,89 @@ interface AdamState {
 
 const f32 = Math.fround;
 
+/** A shard's gradients for applyShardMean: tensors on this backend, or float32 arrays (shared memory), one per variable. */
+export interface ShardGradientList {
+  grads: (tf.Tensor | Float32Array)[];
+  /** its weight in the mean: its share of the batch */
+  scale: number;
+}
+
 class FusedAdam extends tf.AdamOptimizer {
   override applyGradients(variableGradients: Parameters<tf.AdamOptimizer['applyGradients']>[0]): void {
     const named: [string, tf.Tensor | null][] = Array.isArray(variableGradients)
       ? variableGradients.map((v) => [v.name, v.tensor])
       : Object.entries(variableGradients);
-    const float32 = (name: string, g: tf.Tensor | null) => g == null || (g.dtype === 'float32' && tf.engine().registeredVariables[name]?.dtype === 'float32');
+    if (tf.getBackend() !== 'wasm' || !this.fusable(named.map(([name, g]) => [name, g == null ? null : { dtype: g.dtype, size: g.size }]))) {
+      return super.applyGradients(variableGradients);
+    }
+    const backend = tf.backend() as unknown as WasmHeapBackend & WasmModuleHolder;
+    const kernel = simdKernels(backend).adam;
+    const scalars = this.scalars();
+    this.update(
+      named.map(([name]) => name),
+      (i, variables, outs) => {
+        const gradient = named[i][1];
+        if (gradient == null) return false;
+        // Views are taken after the allocations of `outs`: growing the wasm memory detaches older views.
+        const [m, v, w, g, m2, v2, w2] = [...variables, gradient, ...outs].map((t) => backend.typedArrayFromHeap(t) as Float32Array);
+        const simd = g.length - (g.length % 4);
+        kernel(m.byteOffset, v.byteOffset, w.byteOffset, g.byteOffset, m2.byteOffset, v2.byteOffset, w2.byteOffset, simd, ...scalars);
+        for (let k = simd; k < g.length; k++) adamScalar(scalars, k, m, v, w, g, m2, v2, w2);
+        return true;
+      },
+    );
+  }
+
+  /**
+   * One step on the mean of the shards' gradients (sum of grads * scale, in shard order) on the
+   * native kernels; false, having done nothing, where they cannot take it (then the caller takes
+   * the mean with tf ops and calls applyGradients).
+   */
+  applyShardMean(names: string[], shards: ShardGradientList[]): boolean {
+    const native = nativeKernels();
+    if (!native || tf.getBackend() !== 'wasm' || shards.length === 0 || shards.length > 8) return false;
+    const sizeOf = (g: tf.Tensor | Float32Array) => (g instanceof Float32Array ? g.length : g.size);
+    const dtypeOk = (g: tf.Tensor | Float32Array) => g instanceof Float32Array || g.dtype === 'float32';
+    const sameShape = names.every((_, i) => shards.every((s) => dtypeOk(s.grads[i]) && sizeOf(s.grads[i]) === sizeOf(shards[0].grads[i])));
+    if (!sameShape || !this.fusable(names.map((name, i) => [name, { dtype: 'float32', size: sizeOf(shards[0].grads[i]) }]))) return false;
+    const backend = tf.backend() as unknown as WasmHeapBackend;
+    // the scalars tf.mul(g, size / n) makes: float32
+    const scales = Float32Array.from(shards.map((s) => s.scale));
+    const scalars = Float32Array.from(this.scalars());
+    this.update(names, (i, variables, outs) => {
+      const [m, v, w, m2, v2, w2] = [...variables, ...outs].map((t) => backend.typedArrayFromHeap(t) as Float32Array);
+      const grads = shards.map((s) => {
+        const g = s.grads[i];
+        return g instanceof Float32Array ? g : (backend.typedArrayFromHeap(g) as Float32Array);
+      });
+      native.adam(m, v, w, m2, v2, w2, grads, scales, scalars);
+      return true;
+    });
+    return true;
+  }
+
+  /** Whether a fused pass can take these gradients (float32, one per variable, each the size of its variable and its moments). */
+  private fusable(named: [string, { dtype: string; size: number } | null][]): boolean {
     const state = this as unknown as AdamState;
+    const variable = (name: string) => tf.engine().registeredVariables[name];
     // tfjs keeps the moments by position in the list of gradients: a list that changed would pair
     // a variable with another one's moments, which tfjs's ops may broadcast but a fused pass over
     // memory must never do
-    const paired = (name: string, i: number) => {
-      const size = tf.engine().registeredVariables[name]?.size;
-      return [state.accumulatedFirstMoment[i], state.accumulatedSecondMoment[i]].every((s) => s == null || s.variable.size === size);
-    };
-    const fusable = named.every(([name, g], i) => float32(name, g) && (g == null || g.size === tf.engine().registeredVariables[name]?.size) && paired(name, i));
-    if (tf.getBackend() !== 'wasm' || !fusable) return super.applyGradients(variableGradients);
-    const backend = tf.backend() as unknown as WasmHeapBackend & WasmModuleHolder;
-    const kernel = simdKernels(backend).adam;
-    // the scalars tfjs makes: beta and 1 - beta (computed in float64), -learningRate, epsilon, and
-    // 1 - accBeta (computed in float32)
-    const scalars = [
+    const paired = (name: string, i: number) =>
+      [state.accumulatedFirstMoment[i], state.accumulatedSecondMoment[i]].every((s) => s == null || s.variable.size === variable(name)?.size);
+    return named.every(
+      ([name, g], i) =>
+        variable(name)?.dtype === 'float32' && (g == null || (g.dtype === 'float32' && g.size === variable(name)?.size)) && paired(name, i),
+    );
+  }
+
+  /**
+   * The scalars tfjs makes: beta and 1 - beta (computed in float64), 1 - accBeta (computed in
+   * float32), epsilon, -learningRate.
+   */
+  private scalars(): number[] {
+    const state = this as unknown as AdamState;
+    return [
       f32(this.beta1),
       f32(1 - this.beta1),
       f32(this.beta2),
@@ -48,19 +114,28 @@ class FusedAdam extends tf.AdamOptimizer {
       f32(this.epsilon),
       f32(-this.learningRate),
     ];
-    named.forEach(([name, gradient], i) => {
+  }
+
+  /**
+   * The step around a fused pass: creates missing moments, gives `pass` each variable's [m, v, w]
+   * and fresh outputs [m2, v2, w2] to fill (it returns false for a variable without a gradient),
+   * assigns them, and advances the bias corrections.
+   */
+  private update(names: string[], pass: (i: number, variables: tf.Variable[], outs: tf.TensorInfo[]) => boolean): void {
+    const state = this as unknown as AdamState;
+    const backend = tf.backend() as unknown as WasmHeapBackend;
+    names.forEach((name, i) => {
       const value = tf.engine().registeredVariables[name];
       state.accumulatedFirstMoment[i] ??= { originalName: `${name}/m`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
       state.accumulatedSecondMoment[i] ??= { originalName: `${name}/v`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
-      if (gradient == null) return;
       const variables = [state.accumulatedFirstMoment[i].variable, state.accumulatedSecondMoment[i].variable, value];
-      // New buffers, not in place: the backend caches packed weights by tensor (its conv and matMul operators).
+      // New buffers, not in place: the backend caches packed weights by tensor (its conv and matMul
+      // operators), and tensors share buffers (wasm-kernels/identity.ts).
       const outs = variables.map((v) => backend.makeOutput(v.shape, 'float32'));
-      // Views are taken after the allocations above: growing the wasm memory detaches older views.
-      const [m, v, w, g, m2, v2, w2] = [...variables, gradient, ...outs].map((t) => backend.typedArrayFromHeap(t) as Float32Array);
-      const simd = g.length - (g.length % 4);
-      kernel(m.byteOffset, v.byteOffset, w.byteOffset, g.byteOffset, m2.byteOffset, v2.byteOffset, w2.byteOffset, simd, ...scalars);
-      for (let k = simd; k < g.length; k++) adamScalar(scalars, k, m, v, w, g, m2, v2, w2);
+      if (!pass(i, variables, outs)) {
+        for (const out of outs) tf.engine().makeTensorFromTensorInfo(out).dispose();
+        return;
+      }
       variables.forEach((variable, j) => {
         const fresh = tf.engine().makeTensorFromTensorInfo(outs[j]);
         variable.assign(fresh);
@@ -73,6 +148,13 @@ class FusedAdam extends tf.AdamOptimizer {
     });
     this.incrementIterations();
   }
+}
+
+/** applyShardMean of the trainer's Adam (adam() below); false for any other optimizer. */
+export function applyShardMean(optimizer: tf.Optimizer, names: string[], shards: ShardGradientList[]): boolean {
+  // not instanceof: tfjs's optimizers answer instanceof by their fields, so every Adam is a FusedAdam to it
+  const fused = optimizer as Partial<Pick<FusedAdam, 'applyShardMean'>>;
+  return typeof fused.applyShardMean === 'function' && fused.applyShardMean(names, shards);
 }
 
 /** The kernel's arithmetic for one element (the last count % 4), rounded to float32 at every operation like it. */

@@ -13,6 +13,7 @@
 import { Worker } from 'node:worker_threads';
 import { PIXELS } from '../catalog/dataset.js';
 import { tf } from '../tfjs/tf.js';
+import type { WasmHeapBackend } from '../tfjs/wasm-kernels/heap.js';
 import { applyShards, SHARDS, shardGradients, shardRanges, trainableVariables, trainBatch, type BatchResult, type ShardGradients } from './trainer.js';
 
 /** What trains the model, one batch per call. */
@@ -153,7 +154,7 @@ class ParallelTrainer implements Trainer {
     const weights = new Float32Array(layout.weights);
     let at = 0;
     for (const v of trainableVariables(this.model)) {
-      weights.set(v.dataSync() as Float32Array, at);
+      weights.set(heapView(v), at);
       at += v.size;
     }
     const sharedImages = new Float32Array(layout.images);
@@ -183,9 +184,10 @@ class ParallelTrainer implements Trainer {
         shards[r] = { size, grads: [], loss: 0, correct: 0 };
         return;
       }
+      // read in place (applyShards makes tensors of them only where the native kernels are missing)
       let offset = r * layout.params;
       const list = vars.map((v) => {
-        const g = tf.tensor(grads.subarray(offset, offset + v.size), v.shape, 'float32');
+        const g = grads.subarray(offset, offset + v.size);
         offset += v.size;
         return g;
       });
@@ -252,11 +254,11 @@ export async function serveShards(init: WorkerInit, ready: () => void): Promise<
         const labels = new Int32Array(layout.labels, 4 * r * layout.maxShard, size);
         const shard = shardGradients(model, images, labels, seed, r);
         let offset = r * layout.params;
-        for (const g of shard.grads) {
-          grads.set(g.dataSync() as Float32Array, offset);
+        for (const g of shard.grads as tf.Tensor[]) {
+          grads.set(heapView(g), offset);
           offset += g.size;
         }
-        tf.dispose(shard.grads);
+        tf.dispose(shard.grads as tf.Tensor[]);
         stats[2 * r] = shard.loss;
         stats[2 * r + 1] = shard.correct;
       }
@@ -270,4 +272,13 @@ export async function serveShards(init: WorkerInit, ready: () => void): Promise<
     publish(ctrl, DONE + thread, step);
   }
   model.dispose();
+}
+
+/**
+ * A float32 tensor's values: on wasm a view of the backend's heap (no copy; read it before the
+ * next allocation, which may move the heap), elsewhere dataSync's copy.
+ */
+function heapView(t: tf.Tensor): Float32Array {
+  const backend = tf.backend() as Partial<WasmHeapBackend>;
+  return (tf.getBackend() === 'wasm' && backend.typedArrayFromHeap ? backend.typedArrayFromHeap(t) : t.dataSync()) as Float32Array;
 }

@@ -5,6 +5,7 @@
  */
 import { IMAGE_SHAPE, PIXELS } from '../catalog/dataset.js';
 import { tf } from '../tfjs/tf.js';
+import { applyShardMean } from './adam.js';
 
 /** Keras's sparse categorical cross-entropy on softmax outputs (probabilities clipped like Keras). */
 export function sparseCrossEntropy(labels: tf.Tensor1D, probs: tf.Tensor2D): tf.Scalar {
@@ -53,7 +54,8 @@ export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
 
 export interface ShardGradients {
   /** the gradient of the shard's mean loss, per trainable variable, in the model's order */
-  grads: tf.Tensor[];
+  /** one per trainable variable: tensors, or float32 arrays (a worker's, in shared memory) */
+  grads: (tf.Tensor | Float32Array)[];
   /** the shard's mean loss */
   loss: number;
   /** correct predictions in the shard */
@@ -101,20 +103,25 @@ export interface BatchResult {
 /**
  * Averages the shards' gradients (weighted by size, in shard order: the same roundings wherever
  * the shards were computed), applies one Adam step, and returns the batch's loss and count of
- * correct predictions. Disposes the shards' gradients.
+ * correct predictions. Disposes the shards' gradients. The trainer's Adam with the native kernels
+ * does both in one pass per variable (adam.ts applyShardMean), to the same bits.
  */
 export function applyShards(model: tf.LayersModel, optimizer: tf.Optimizer, shards: (ShardGradients & { size: number })[]): BatchResult {
   const n = shards.reduce((sum, s) => sum + s.size, 0);
   const used = shards.filter((s) => s.size > 0);
   const vars = trainableVariables(model);
-  tf.tidy(() => {
-    const mean: tf.NamedTensorMap = {};
-    vars.forEach((v, i) => {
-      mean[v.name] = used.map((s) => tf.mul(s.grads[i], s.size / n)).reduce((a, b) => tf.add(a, b));
+  const names = vars.map((v) => v.name);
+  if (!applyShardMean(optimizer, names, used.map((s) => ({ grads: s.grads, scale: s.size / n })))) {
+    tf.tidy(() => {
+      const mean: tf.NamedTensorMap = {};
+      vars.forEach((v, i) => {
+        const grads = used.map((s) => s.grads[i]).map((g) => (g instanceof Float32Array ? tf.tensor(g, v.shape, 'float32') : g));
+        mean[v.name] = grads.map((g, j) => tf.mul(g, used[j].size / n)).reduce((a, b) => tf.add(a, b));
+      });
+      optimizer.applyGradients(mean);
     });
-    optimizer.applyGradients(mean);
-  });
-  tf.dispose(shards.flatMap((s) => s.grads));
+  }
+  tf.dispose(shards.flatMap((s) => s.grads.filter((g): g is tf.Tensor => g instanceof tf.Tensor)));
   return {
     loss: used.reduce((sum, s) => sum + s.loss * s.size, 0) / n,
     correct: used.reduce((sum, s) => sum + s.correct, 0),

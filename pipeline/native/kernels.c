@@ -72,13 +72,25 @@ static void ukernel_portable(size_t K, const float* restrict ap, const float* re
 
 static ukernel_fn* ukernel = ukernel_portable;
 
+typedef void adam_fn(size_t n, const float* m, const float* v, const float* w, float* m2, float* v2, float* w2,
+                     const float* const* g, const float* scale, int shards, const float* s);
+static void adam_portable(size_t n, const float* m, const float* v, const float* w, float* m2, float* v2, float* w2,
+                          const float* const* g, const float* scale, int shards, const float* s);
+#if defined(__x86_64__)
+static void adam_avx2(size_t n, const float* m, const float* v, const float* w, float* m2, float* v2, float* w2,
+                      const float* const* g, const float* scale, int shards, const float* s);
+#endif
+static adam_fn* adam_update = adam_portable;
+
 /* Takes the AVX2 build when the CPU has AVX2 and `portable` is 0; returns the build taken. */
 static const char* pick_ukernel(int portable) {
   ukernel = ukernel_portable;
+  adam_update = adam_portable;
 #if defined(__x86_64__)
   __builtin_cpu_init();
   if (!portable && __builtin_cpu_supports("avx2")) {
     ukernel = ukernel_avx2;
+    adam_update = adam_avx2;
     return "avx2";
   }
 #endif
@@ -266,6 +278,57 @@ static int gemm(size_t M, size_t N, size_t K, const operand* A, const operand* B
   return 0;
 }
 
+/*
+ * One Adam step of one variable on the mean of its shards' gradients, as tfjs computes it with
+ * the trainer's ops (trainer.ts applyShards, then pipeline/ml/adam.ts): every operation in float32,
+ * rounded, in this order (sqrt and division are IEEE, so every build gives the same bits):
+ *   g  = g[0]*scale[0] + g[1]*scale[1] + ...            (left to right)
+ *   m2 = m*beta1 + g*rest1;  v2 = v*beta2 + (g*g)*rest2
+ *   w2 = ((m2/bias1) / (sqrt(v2/bias2) + epsilon)) * step + w
+ * s: beta1, rest1, beta2, rest2, bias1, bias2, epsilon, step.
+ */
+#define MAX_SHARDS 8
+
+static inline float adam_one(size_t i, const float* m, const float* v, const float* w, float* m2, float* v2, float* w2,
+                             const float* const* g, const float* scale, int shards, const float* s) {
+  float gi = g[0][i] * scale[0];
+  for (int j = 1; j < shards; j++) gi = gi + g[j][i] * scale[j];
+  const float mi = m[i] * s[0] + gi * s[1];
+  const float vi = v[i] * s[2] + (gi * gi) * s[3];
+  m2[i] = mi;
+  v2[i] = vi;
+  return ((mi / s[4]) / (__builtin_sqrtf(vi / s[5]) + s[6])) * s[7] + w[i];
+}
+
+static void adam_portable(size_t n, const float* m, const float* v, const float* w, float* m2, float* v2, float* w2,
+                          const float* const* g, const float* scale, int shards, const float* s) {
+  for (size_t i = 0; i < n; i++) w2[i] = adam_one(i, m, v, w, m2, v2, w2, g, scale, shards, s);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2")))
+static void adam_avx2(size_t n, const float* m, const float* v, const float* w, float* m2, float* v2, float* w2,
+                      const float* const* g, const float* scale, int shards, const float* s) {
+  __m256 sc[MAX_SHARDS];
+  for (int j = 0; j < shards; j++) sc[j] = _mm256_set1_ps(scale[j]);
+  const __m256 beta1 = _mm256_set1_ps(s[0]), rest1 = _mm256_set1_ps(s[1]), beta2 = _mm256_set1_ps(s[2]),
+               rest2 = _mm256_set1_ps(s[3]), bias1 = _mm256_set1_ps(s[4]), bias2 = _mm256_set1_ps(s[5]),
+               epsilon = _mm256_set1_ps(s[6]), step = _mm256_set1_ps(s[7]);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 gi = _mm256_mul_ps(_mm256_loadu_ps(g[0] + i), sc[0]);
+    for (int j = 1; j < shards; j++) gi = _mm256_add_ps(gi, _mm256_mul_ps(_mm256_loadu_ps(g[j] + i), sc[j]));
+    const __m256 mi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(m + i), beta1), _mm256_mul_ps(gi, rest1));
+    const __m256 vi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(v + i), beta2), _mm256_mul_ps(_mm256_mul_ps(gi, gi), rest2));
+    _mm256_storeu_ps(m2 + i, mi);
+    _mm256_storeu_ps(v2 + i, vi);
+    const __m256 denom = _mm256_add_ps(_mm256_sqrt_ps(_mm256_div_ps(vi, bias2)), epsilon);
+    _mm256_storeu_ps(w2 + i, _mm256_add_ps(_mm256_mul_ps(_mm256_div_ps(_mm256_div_ps(mi, bias1), denom), step), _mm256_loadu_ps(w + i)));
+  }
+  for (; i < n; i++) w2[i] = adam_one(i, m, v, w, m2, v2, w2, g, scale, shards, s);
+}
+#endif
+
 /* ---- Node-API ---- */
 
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "native kernels: bad arguments"); return NULL; } } while (0)
@@ -415,6 +478,50 @@ static napi_value conv2d_filter_grad(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * adam(m, v, w, m2, v2, w2, grads: Float32Array[], scales: Float32Array, scalars: Float32Array(8)):
+ * one Adam step of one variable on the scaled sum of its shards' gradients (adam_one).
+ */
+static napi_value adam(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 9) { napi_throw_error(env, NULL, "native kernels: adam takes 9 arguments"); return NULL; }
+  static const char* names[] = {"m", "v", "w", "m2", "v2", "w2"};
+  float* t[6];
+  size_t n = 0;
+  for (int i = 0; i < 6; i++) {
+    size_t len;
+    t[i] = f32(env, argv[i], &len, names[i]);
+    if (!t[i]) { bool p; napi_is_exception_pending(env, &p); if (!p) napi_throw_type_error(env, NULL, "native kernels: adam's state must be Float32Arrays"); return NULL; }
+    if (i == 0) n = len;
+    else if (len != n) { napi_throw_range_error(env, NULL, "native kernels: adam's arrays differ in length"); return NULL; }
+  }
+  uint32_t shards;
+  bool isArray;
+  CHECK(napi_is_array(env, argv[6], &isArray));
+  if (!isArray || napi_get_array_length(env, argv[6], &shards) != napi_ok || shards < 1 || shards > MAX_SHARDS) {
+    napi_throw_range_error(env, NULL, "native kernels: adam takes 1 to 8 gradients");
+    return NULL;
+  }
+  const float* g[MAX_SHARDS];
+  for (uint32_t j = 0; j < shards; j++) {
+    napi_value e;
+    size_t len;
+    CHECK(napi_get_element(env, argv[6], j, &e));
+    g[j] = f32(env, e, &len, "a gradient");
+    if (!g[j]) { bool p; napi_is_exception_pending(env, &p); if (!p) napi_throw_type_error(env, NULL, "native kernels: a gradient must be a Float32Array"); return NULL; }
+    if (len != n) { napi_throw_range_error(env, NULL, "native kernels: a gradient differs in length from its variable"); return NULL; }
+  }
+  size_t ls, lsc;
+  const float* scale = f32(env, argv[7], &ls, "scales");
+  const float* scalars = f32(env, argv[8], &lsc, "scalars");
+  if (!scale || !scalars) { bool p; napi_is_exception_pending(env, &p); if (!p) napi_throw_type_error(env, NULL, "native kernels: scales and scalars must be Float32Arrays"); return NULL; }
+  if (ls != shards || lsc != 8) { napi_throw_range_error(env, NULL, "native kernels: adam takes one scale per gradient and 8 scalars"); return NULL; }
+  adam_update(n, t[0], t[1], t[2], t[3], t[4], t[5], g, scale, (int)shards, scalars);
+  return NULL;
+}
+
+/*
  * useIsa(name): "avx2" (the default, where the CPU has it) or "portable"; returns the build now
  * running. One build for the whole process: tests compare the two.
  */
@@ -438,6 +545,7 @@ NAPI_MODULE_INIT() {
   pick_ukernel(0);
   napi_property_descriptor props[] = {
     {"useIsa", NULL, use_isa, NULL, NULL, NULL, napi_default, NULL},
+    {"adam", NULL, adam, NULL, NULL, NULL, napi_default, NULL},
     {"matMul", NULL, mat_mul, NULL, NULL, NULL, napi_default, NULL},
     {"conv2d", NULL, conv2d, NULL, NULL, NULL, napi_default, NULL},
     {"conv2dFilterGrad", NULL, conv2d_filter_grad, NULL, NULL, NULL, napi_default, NULL},

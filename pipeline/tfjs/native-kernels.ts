@@ -26,6 +26,14 @@ export interface NativeKernels {
   conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, bias: Float32Array | null, geometry: Int32Array, outC: number, lo: number, hi: number): void;
   /** dw [kh][kw][inC][outC] = the filter gradient of a convolution from x and dy. */
   conv2dFilterGrad(x: Float32Array, dy: Float32Array, dw: Float32Array, geometry: Int32Array, outC: number): void;
+  /**
+   * One Adam step of one variable (m, v, w into m2, v2, w2) on g = grads[0]*scales[0] + grads[1]*scales[1] + ...;
+   * scalars: beta1, 1 - beta1, beta2, 1 - beta2, 1 - accBeta1, 1 - accBeta2, epsilon, -learningRate.
+   */
+  adam(
+    m: Float32Array, v: Float32Array, w: Float32Array, m2: Float32Array, v2: Float32Array, w2: Float32Array,
+    grads: Float32Array[], scales: Float32Array, scalars: Float32Array,
+  ): void;
 }
 
 const ADDON = '../native/build/Release/cnn_lens_kernels.node';
