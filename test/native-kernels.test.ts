@@ -227,6 +227,29 @@ describe('native kernels at the edges', () => {
   });
 });
 
+describe('bias additions and bias gradients on the native kernels', () => {
+  for (const shape of [[16, 28, 28, 32], [16, 100], [3, 5, 7, 13], [2, 1]]) {
+    it(`${shape.join('x')}: the bits of the backend's Add and of the project's Sum loop`, () => {
+      const channels = shape[shape.length - 1];
+      const x = tf.tensor(values(tf.util.sizeFromShape(shape), `bias x ${shape}`), shape);
+      const b = tf.tensor1d(values(channels, `bias b ${shape}`));
+      const added = both(() => tf.add(x, b), tf.Add);
+      expect(added.fast).toBe(1);
+      expectSameBits(added.got, added.want, 'x + bias');
+      const axes = shape.slice(0, -1).map((_, i) => i);
+      const summed = both(() => tf.sum(x, axes), tf.Sum);
+      expect(summed.fast).toBe(1);
+      expectSameBits(summed.got, summed.want, 'sum over the leading axes');
+      // the bias broadcast as [1, ..., C] too; a bias first, or a same-shape Add, is the backend's
+      const b4 = tf.reshape(b, [...shape.slice(0, -1).map(() => 1), channels]);
+      expectSameBits(both(() => tf.add(x, b4), tf.Add).got, added.want, 'x + bias [1, ..., C]');
+      expect(both(() => tf.add(b, x), tf.Add).fast).toBe(0);
+      expect(both(() => tf.add(x, x), tf.Add).fast).toBe(0);
+      tf.dispose([x, b, b4]);
+    });
+  }
+});
+
 describe('Identity on wasm', () => {
   it('shares the buffer instead of copying it, and frees it only with the last tensor', () => {
     const x = tf.tensor1d([1, -0, NaN, 4]);

@@ -122,7 +122,7 @@ const label = (c: { x: number[]; pad: Pad; strides: number | number[] }) =>
 describe('registration', () => {
   it('puts the training kernels on the wasm backend', () => {
     expect([...WASM_TRAINING_KERNELS].sort()).toEqual([
-      'BatchMatMul', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'FusedConv2D', 'Identity', 'MaxPoolGrad', 'Sum', '_FusedMatMul',
+      'Add', 'BatchMatMul', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'FusedConv2D', 'Identity', 'MaxPoolGrad', 'Sum', '_FusedMatMul',
     ]);
     // the very config we registered: the backend's own kernels give the same numbers, slower
     for (const name of WASM_TRAINING_KERNELS) expect(tf.getKernel(name, 'wasm'), name).toBe(wasmTrainingKernel(name));
@@ -462,13 +462,15 @@ describe("the book's model on wasm", () => {
     expect(counts[tf.Conv2D]).toEqual(all(6)); // both convs' forward, and conv2d_1's dx as a convolution
     expect(counts[tf.Conv2DBackpropFilter]).toEqual(all(4)); // dW of both convs
     expect(counts[tf.Conv2DBackpropInput]).toEqual(all(2)); // dx of conv2d_1 (the image needs none)
-    // per shard: the dense layer's x·W (its relu keeps tfjs from fusing under the tape), and dW and
-    // dx of both dense layers; dense_1's x·W + b is fused (no activation before the softmax)
+    // per shard: the dense layer's x·W, and dW and dx of both dense layers; dense_1's x·W runs as a
+    // _FusedMatMul without bias or activation (tfjs-layers' K.dot), its bias added after
     expect(counts[tf.BatchMatMul]).toEqual(all(10));
     expect(counts[tf._FusedMatMul]).toEqual(all(2));
     expect(counts[tf.FusedConv2D]).toEqual(all(0));
     expect(fastAndFallback(counts[tf.MaxPoolGrad])).toEqual({ fast: 4, ...none }); // both pooling layers
     expect(fastAndFallback(counts[tf.Sum])).toEqual({ fast: 8, ...none }); // the bias gradients of conv2d, conv2d_1, dense and dense_1
+    // the bias additions of all four layers (tfjs fuses none of them under the tape)
+    expect(fastAndFallback(counts[tf.Add])).toEqual({ fast: 8, ...none });
     // the tensors tfjs keeps for the backward pass, shared instead of copied (identity.ts)
     expect(counts[tf.Identity]).toEqual(all(2 * IDENTITY_PER_SHARD));
   });
@@ -671,14 +673,14 @@ describe('npm run bench', () => {
     // model (the counters are per thread: in the 2-thread row the worker counts its shard in its own)
     // (as in "takes every fast path in one training step"; inference is not counted)
     const perShard: Record<string, number> = {
-      BatchMatMul: 5, Conv2D: 3, Conv2DBackpropFilter: 2, Conv2DBackpropInput: 1, FusedConv2D: 0, Identity: IDENTITY_PER_SHARD, MaxPoolGrad: 2, Sum: 4, _FusedMatMul: 1,
+      Add: 4, BatchMatMul: 5, Conv2D: 3, Conv2DBackpropFilter: 2, Conv2DBackpropInput: 1, FusedConv2D: 0, Identity: IDENTITY_PER_SHARD, MaxPoolGrad: 2, Sum: 4, _FusedMatMul: 1,
     };
     expect(Object.keys(out.kernel_counts ?? {})).toEqual(Object.keys(perShard));
     for (const [name, n] of Object.entries(perShard)) {
       expect(fastAndFallback(out.kernel_counts?.[name] as KernelCount), name).toEqual({ fast: 4 * 2 * n, fallback: 0, reasons: {} });
     }
     expect(r.stdout).toContain(
-      'wasm kernels over the 64 timed samples, fast/fallback: BatchMatMul 40/0, Conv2D 24/0, Conv2DBackpropFilter 16/0, ' +
+      'wasm kernels over the 64 timed samples, fast/fallback: Add 32/0, BatchMatMul 40/0, Conv2D 24/0, Conv2DBackpropFilter 16/0, ' +
         `Conv2DBackpropInput 8/0, FusedConv2D 0/0, Identity ${8 * IDENTITY_PER_SHARD}/0, MaxPoolGrad 16/0, Sum 32/0, _FusedMatMul 8/0\n`,
     );
     // the table comes first, for people

@@ -82,15 +82,24 @@ static void adam_avx2(size_t n, const float* m, const float* v, const float* w, 
 #endif
 static adam_fn* adam_update = adam_portable;
 
+typedef void rows_fn(size_t rows, size_t channels, const float* x, const float* bias, float* out);
+static void rows_portable(size_t rows, size_t channels, const float* x, const float* bias, float* out);
+#if defined(__x86_64__)
+static void rows_avx2(size_t rows, size_t channels, const float* x, const float* bias, float* out);
+#endif
+static rows_fn* rows_pass = rows_portable;
+
 /* Takes the AVX2 build when the CPU has AVX2 and `portable` is 0; returns the build taken. */
 static const char* pick_ukernel(int portable) {
   ukernel = ukernel_portable;
   adam_update = adam_portable;
+  rows_pass = rows_portable;
 #if defined(__x86_64__)
   __builtin_cpu_init();
   if (!portable && __builtin_cpu_supports("avx2")) {
     ukernel = ukernel_avx2;
     adam_update = adam_avx2;
+    rows_pass = rows_avx2;
     return "avx2";
   }
 #endif
@@ -329,6 +338,48 @@ static void adam_avx2(size_t n, const float* m, const float* v, const float* w, 
 }
 #endif
 
+/*
+ * Row-wise passes over a [rows][channels] array, 8 channels at a time (the portable build in
+ * vectors of the same width, so the same operations): out = x + bias per row, and the sum of the
+ * rows per channel from +0 in row order, rounded after every addition, as
+ * wasm-kernels/sum.ts's loop.
+ */
+#define ROWS_BODY(V, LOAD, STORE, ADD, ZERO)                                                  \
+  size_t c = 0;                                                                             \
+  for (; c + 8 <= channels; c += 8) {                                                       \
+    if (bias) {                                                                             \
+      const V b = LOAD(bias + c);                                                           \
+      for (size_t r = 0; r < rows; r++) STORE(out + r * channels + c, ADD(LOAD(x + r * channels + c), b)); \
+    } else {                                                                                \
+      V s = ZERO;                                                                           \
+      for (size_t r = 0; r < rows; r++) s = ADD(s, LOAD(x + r * channels + c));            \
+      STORE(out + c, s);                                                                    \
+    }                                                                                       \
+  }                                                                                         \
+  for (; c < channels; c++) {                                                               \
+    if (bias) {                                                                             \
+      for (size_t r = 0; r < rows; r++) out[r * channels + c] = x[r * channels + c] + bias[c]; \
+    } else {                                                                                \
+      float s = 0.0f;                                                                       \
+      for (size_t r = 0; r < rows; r++) s = s + x[r * channels + c];                        \
+      out[c] = s;                                                                           \
+    }                                                                                       \
+  }
+
+/* bias non-NULL: out[r][c] = x[r][c] + bias[c]; NULL: out[c] = sum over r of x[r][c]. */
+typedef void rows_fn(size_t rows, size_t channels, const float* x, const float* bias, float* out);
+
+static void rows_portable(size_t rows, size_t channels, const float* x, const float* bias, float* out) {
+  ROWS_BODY(v8, load8, store8, V_ADD, ((v8){0}))
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2")))
+static void rows_avx2(size_t rows, size_t channels, const float* x, const float* bias, float* out) {
+  ROWS_BODY(__m256, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, _mm256_setzero_ps())
+}
+#endif
+
 /* ---- Node-API ---- */
 
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "native kernels: bad arguments"); return NULL; } } while (0)
@@ -521,6 +572,49 @@ static napi_value adam(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* biasAdd(x, bias, out, channels): out = x + bias along the last axis; x's length a multiple of channels. */
+static napi_value bias_add(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 4) { napi_throw_error(env, NULL, "native kernels: biasAdd takes 4 arguments"); return NULL; }
+  size_t lx, lb, lo;
+  const float* x = f32(env, argv[0], &lx, "x");
+  const float* bias = f32(env, argv[1], &lb, "bias");
+  float* out = f32(env, argv[2], &lo, "out");
+  { bool p; napi_is_exception_pending(env, &p); if (p) return NULL; }
+  if (!x || !bias || !out) { napi_throw_type_error(env, NULL, "native kernels: x, bias and out must be Float32Arrays"); return NULL; }
+  int32_t channels;
+  CHECK(napi_get_value_int32(env, argv[3], &channels));
+  if (channels <= 0 || lx % (size_t)channels != 0 || lb != (size_t)channels || lo != lx) {
+    napi_throw_range_error(env, NULL, "native kernels: biasAdd takes x [rows][channels], bias [channels] and out like x");
+    return NULL;
+  }
+  rows_pass(lx / (size_t)channels, (size_t)channels, x, bias, out);
+  return NULL;
+}
+
+/* sumRows(x, out, channels): out[c] = the sum over rows of x[r][c], in row order. */
+static napi_value sum_rows(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 3) { napi_throw_error(env, NULL, "native kernels: sumRows takes 3 arguments"); return NULL; }
+  size_t lx, lo;
+  const float* x = f32(env, argv[0], &lx, "x");
+  float* out = f32(env, argv[1], &lo, "out");
+  { bool p; napi_is_exception_pending(env, &p); if (p) return NULL; }
+  if (!x || !out) { napi_throw_type_error(env, NULL, "native kernels: x and out must be Float32Arrays"); return NULL; }
+  int32_t channels;
+  CHECK(napi_get_value_int32(env, argv[2], &channels));
+  if (channels <= 0 || lx % (size_t)channels != 0 || lo != (size_t)channels) {
+    napi_throw_range_error(env, NULL, "native kernels: sumRows takes x [rows][channels] and out [channels]");
+    return NULL;
+  }
+  rows_pass(lx / (size_t)channels, (size_t)channels, x, NULL, out);
+  return NULL;
+}
+
 /*
  * useIsa(name): "avx2" (the default, where the CPU has it) or "portable"; returns the build now
  * running. One build for the whole process: tests compare the two.
@@ -546,6 +640,8 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     {"useIsa", NULL, use_isa, NULL, NULL, NULL, napi_default, NULL},
     {"adam", NULL, adam, NULL, NULL, NULL, napi_default, NULL},
+    {"biasAdd", NULL, bias_add, NULL, NULL, NULL, napi_default, NULL},
+    {"sumRows", NULL, sum_rows, NULL, NULL, NULL, napi_default, NULL},
     {"matMul", NULL, mat_mul, NULL, NULL, NULL, napi_default, NULL},
     {"conv2d", NULL, conv2d, NULL, NULL, NULL, napi_default, NULL},
     {"conv2dFilterGrad", NULL, conv2d_filter_grad, NULL, NULL, NULL, napi_default, NULL},

@@ -34,6 +34,10 @@ export interface NativeKernels {
     m: Float32Array, v: Float32Array, w: Float32Array, m2: Float32Array, v2: Float32Array, w2: Float32Array,
     grads: Float32Array[], scales: Float32Array, scalars: Float32Array,
   ): void;
+  /** out = x + bias along the last axis (x [rows][channels]). */
+  biasAdd(x: Float32Array, bias: Float32Array, out: Float32Array, channels: number): void;
+  /** out[c] = the sum of x's rows (x [rows][channels]) from +0, in row order, rounded after every addition. */
+  sumRows(x: Float32Array, out: Float32Array, channels: number): void;
 }
 
 const ADDON = '../native/build/Release/cnn_lens_kernels.node';

@@ -5,12 +5,14 @@
  * kernels built from what it runs fast (XNNPACK conv2d and matMul) or from single passes over
  * the wasm heap; a case a fast path does not cover goes to the backend's own kernel. Where the
  * native kernels are built (native-kernels.ts), products and convolutions (Conv2D, FusedConv2D,
- * BatchMatMul, _FusedMatMul, the filter gradient) run there instead, with the same bits. Each
+ * BatchMatMul, _FusedMatMul, the filter gradient), bias additions and bias gradients run there
+ * instead, with the same bits. Each
  * kernel counts which way it went (kernel-counters.ts). Identity shares its input's buffer instead of
  * copying it (wasm-kernels/identity.ts).
  * backend.ts registers them when it starts the wasm backend.
  */
 import { tf } from './tf.js';
+import { add } from './wasm-kernels/add.js';
 import { batchMatMul } from './wasm-kernels/batch-mat-mul.js';
 import { conv2d } from './wasm-kernels/conv2d.js';
 import { conv2dBackpropFilter } from './wasm-kernels/conv2d-backprop-filter.js';
@@ -38,6 +40,7 @@ const IMPLS: Record<string, Impl> = {
   [tf.FusedConv2D]: (args, original) => conv2d(args, required(original, tf.FusedConv2D), tf.FusedConv2D),
   [tf._FusedMatMul]: (args, original) => fusedMatMul(args, required(original, tf._FusedMatMul)),
   [tf.Identity]: (args, original) => identity(args, required(original, tf.Identity)),
+  [tf.Add]: (args, original) => add(args, required(original, tf.Add)),
 };
 
 function required(config: tf.KernelConfig | undefined, name: string): tf.KernelConfig {

@@ -4,10 +4,12 @@
  * axes, so it first transposes the whole of dy (800k elements for the book's first conv layer at
  * batch 32) and then sums each channel; this sums in place, in one pass over dy, in the same
  * order (each channel from 0, element after element in row-major order, in float32), so the bits
- * are the same. Any other reduction goes to the backend's kernel.
+ * are the same. Any other reduction goes to the backend's kernel. The native kernels
+ * (native-kernels.ts sumRows) run the same loop in AVX2.
  */
 import { tf } from '../tf.js';
 import { kernelCounter } from '../kernel-counters.js';
+import { nativeKernels } from '../native-kernels.js';
 import type { KernelArgs, RawKernelArgs, WasmHeapBackend } from './heap.js';
 
 const counter = kernelCounter(tf.Sum);
@@ -29,7 +31,9 @@ export function sum(args: KernelArgs<tf.SumAttrs>, original: tf.KernelConfig): t
   const out = wasm.makeOutput(attrs.keepDims ? [...x.shape.slice(0, -1).map(() => 1), channels] : [channels], 'float32');
   // Views are taken after the allocation above: growing the wasm memory detaches older views.
   const xs = wasm.typedArrayFromHeap(x) as Float32Array;
-  sumLeading(xs, wasm.typedArrayFromHeap(out) as Float32Array, channels);
+  const native = nativeKernels();
+  if (native) native.sumRows(xs, wasm.typedArrayFromHeap(out) as Float32Array, channels);
+  else sumLeading(xs, wasm.typedArrayFromHeap(out) as Float32Array, channels);
   return out;
 }
 
