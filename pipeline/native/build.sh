@@ -7,7 +7,10 @@
 # products on XNNPACK, with the same bits, only slower; every run's log says which it uses.
 set -uo pipefail
 cd "$(dirname "$0")"
-if node-gyp rebuild --loglevel=warn >build.log 2>&1; then
+args=(rebuild --loglevel=warn)
+# Node's own headers where npm was not told of them: node-gyp would try to download them
+if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node_api.h ]; then args+=(--nodedir=/usr); fi
+if node-gyp "${args[@]}" >build.log 2>&1; then
   echo "cnn-lens: native kernels built ($(node -p "require('./build/Release/cnn_lens_kernels.node').useIsa('avx2')"))"
 else
   tail -n 20 build.log >&2

@@ -30,25 +30,49 @@ static inline __attribute__((always_inline)) v8 splat(float a) { return (v8){a, 
  * tile[MR][NR] = init[MR][NR] + sum over k of ap[k][r] * bp[k*ldb + c], k in order. Two builds of the same
  * operations: AVX2 intrinsics, and portable vectors for any other CPU (same bits, slower).
  */
-#define UKERNEL_BODY(V, LOAD, STORE, SPLAT, MUL, ADD)                                                         \
+#define TILE_INIT(V, LOAD)                                                                                    \
   V c00 = LOAD(init + 0 * NR), c01 = LOAD(init + 0 * NR + 8), c10 = LOAD(init + 1 * NR), c11 = LOAD(init + 1 * NR + 8); \
   V c20 = LOAD(init + 2 * NR), c21 = LOAD(init + 2 * NR + 8), c30 = LOAD(init + 3 * NR), c31 = LOAD(init + 3 * NR + 8); \
-  V c40 = LOAD(init + 4 * NR), c41 = LOAD(init + 4 * NR + 8), c50 = LOAD(init + 5 * NR), c51 = LOAD(init + 5 * NR + 8); \
-  for (size_t k = 0; k < K; k++, ap += MR, bp += ldb) {                                                       \
-    const V b0 = LOAD(bp), b1 = LOAD(bp + 8);                                                                 \
-    V a = SPLAT(ap + 0); c00 = ADD(c00, MUL(a, b0)); c01 = ADD(c01, MUL(a, b1));                              \
-    a = SPLAT(ap + 1); c10 = ADD(c10, MUL(a, b0)); c11 = ADD(c11, MUL(a, b1));                                \
-    a = SPLAT(ap + 2); c20 = ADD(c20, MUL(a, b0)); c21 = ADD(c21, MUL(a, b1));                                \
-    a = SPLAT(ap + 3); c30 = ADD(c30, MUL(a, b0)); c31 = ADD(c31, MUL(a, b1));                                \
-    a = SPLAT(ap + 4); c40 = ADD(c40, MUL(a, b0)); c41 = ADD(c41, MUL(a, b1));                                \
-    a = SPLAT(ap + 5); c50 = ADD(c50, MUL(a, b0)); c51 = ADD(c51, MUL(a, b1));                                \
-  }                                                                                                           \
+  V c40 = LOAD(init + 4 * NR), c41 = LOAD(init + 4 * NR + 8), c50 = LOAD(init + 5 * NR), c51 = LOAD(init + 5 * NR + 8);
+/* one k: row r's value at *Ar times B's row at BP */
+#define TILE_STEP(V, LOAD, SPLAT, MUL, ADD, BP, A0, A1, A2, A3, A4, A5)                                      \
+  {                                                                                                           \
+    const V b0 = LOAD(BP), b1 = LOAD((BP) + 8);                                                               \
+    V a = SPLAT(A0); c00 = ADD(c00, MUL(a, b0)); c01 = ADD(c01, MUL(a, b1));                                  \
+    a = SPLAT(A1); c10 = ADD(c10, MUL(a, b0)); c11 = ADD(c11, MUL(a, b1));                                    \
+    a = SPLAT(A2); c20 = ADD(c20, MUL(a, b0)); c21 = ADD(c21, MUL(a, b1));                                    \
+    a = SPLAT(A3); c30 = ADD(c30, MUL(a, b0)); c31 = ADD(c31, MUL(a, b1));                                    \
+    a = SPLAT(A4); c40 = ADD(c40, MUL(a, b0)); c41 = ADD(c41, MUL(a, b1));                                    \
+    a = SPLAT(A5); c50 = ADD(c50, MUL(a, b0)); c51 = ADD(c51, MUL(a, b1));                                    \
+  }
+#define TILE_STORE(STORE)                                                                                     \
   STORE(tile + 0 * NR, c00); STORE(tile + 0 * NR + 8, c01);                                                   \
   STORE(tile + 1 * NR, c10); STORE(tile + 1 * NR + 8, c11);                                                   \
   STORE(tile + 2 * NR, c20); STORE(tile + 2 * NR + 8, c21);                                                   \
   STORE(tile + 3 * NR, c30); STORE(tile + 3 * NR + 8, c31);                                                   \
   STORE(tile + 4 * NR, c40); STORE(tile + 4 * NR + 8, c41);                                                   \
   STORE(tile + 5 * NR, c50); STORE(tile + 5 * NR + 8, c51);
+
+/* A packed: ap[k][r]. */
+#define UKERNEL_BODY(V, LOAD, STORE, SPLAT, MUL, ADD)                                                         \
+  TILE_INIT(V, LOAD)                                                                                          \
+  for (size_t k = 0; k < K; k++, ap += MR, bp += ldb) TILE_STEP(V, LOAD, SPLAT, MUL, ADD, bp, ap, ap + 1, ap + 2, ap + 3, ap + 4, ap + 5) \
+  TILE_STORE(STORE)
+
+/*
+ * A read in place, as XNNPACK's indirect convolutions read it: for each of `taps` kernel taps, the
+ * 6 rows' pointers (a pixel's inC channels, or zeros where the tap reads padding), k = (tap, ci).
+ */
+#define UKERNEL_INDIRECT_BODY(V, LOAD, STORE, SPLAT, MUL, ADD)                                                \
+  TILE_INIT(V, LOAD)                                                                                          \
+  for (size_t t = 0; t < taps; t++, ptrs += MR) {                                                             \
+    const float *a0 = ptrs[0], *a1 = ptrs[1], *a2 = ptrs[2], *a3 = ptrs[3], *a4 = ptrs[4], *a5 = ptrs[5];      \
+    for (size_t ci = 0; ci < inC; ci++, bp += ldb) TILE_STEP(V, LOAD, SPLAT, MUL, ADD, bp, a0 + ci, a1 + ci, a2 + ci, a3 + ci, a4 + ci, a5 + ci) \
+  }                                                                                                           \
+  TILE_STORE(STORE)
+
+typedef void ukernel_indirect_fn(size_t taps, size_t inC, const float* const* ptrs, const float* restrict bp, size_t ldb,
+                                 const float* restrict init, float* restrict tile);
 
 typedef void ukernel_fn(size_t K, const float* restrict ap, const float* restrict bp, size_t ldb,
                         const float* restrict init, float* restrict tile);
@@ -72,6 +96,21 @@ static void ukernel_portable(size_t K, const float* restrict ap, const float* re
 
 static ukernel_fn* ukernel = ukernel_portable;
 
+#if defined(__x86_64__)
+__attribute__((target("avx2")))
+static void ukernel_indirect_avx2(size_t taps, size_t inC, const float* const* ptrs, const float* restrict bp, size_t ldb,
+                                  const float* restrict init, float* restrict tile) {
+  UKERNEL_INDIRECT_BODY(__m256, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_broadcast_ss, _mm256_mul_ps, _mm256_add_ps)
+}
+#endif
+
+static void ukernel_indirect_portable(size_t taps, size_t inC, const float* const* ptrs, const float* restrict bp, size_t ldb,
+                                      const float* restrict init, float* restrict tile) {
+  UKERNEL_INDIRECT_BODY(v8, load8, store8, V_SPLAT, V_MUL, V_ADD)
+}
+
+static ukernel_indirect_fn* ukernel_indirect = ukernel_indirect_portable;
+
 typedef void adam_fn(size_t n, const float* m, const float* v, const float* w, float* m2, float* v2, float* w2,
                      const float* const* g, const float* scale, int shards, const float* s);
 static void adam_portable(size_t n, const float* m, const float* v, const float* w, float* m2, float* v2, float* w2,
@@ -92,12 +131,14 @@ static rows_fn* rows_pass = rows_portable;
 /* Takes the AVX2 build when the CPU has AVX2 and `portable` is 0; returns the build taken. */
 static const char* pick_ukernel(int portable) {
   ukernel = ukernel_portable;
+  ukernel_indirect = ukernel_indirect_portable;
   adam_update = adam_portable;
   rows_pass = rows_portable;
 #if defined(__x86_64__)
   __builtin_cpu_init();
   if (!portable && __builtin_cpu_supports("avx2")) {
     ukernel = ukernel_avx2;
+    ukernel_indirect = ukernel_indirect_avx2;
     adam_update = adam_avx2;
     rows_pass = rows_avx2;
     return "avx2";
@@ -210,6 +251,20 @@ static inline float clamp_like_xnnpack(float v, float lo, float hi, int intRelu)
   return v < hi ? v : hi;
 }
 
+/* The first mr rows and nr columns of a tile into C (row stride crs, column stride ccs), clamped. */
+static inline void store_tile(const float* tile, int mr, int nr, float* c, ptrdiff_t crs, ptrdiff_t ccs, int clamp,
+                              float lo, float hi, int intRelu) {
+  for (int r = 0; r < mr; r++) {
+    float* out = c + (ptrdiff_t)r * crs;
+    const float* v = tile + r * NR;
+    if (!clamp && ccs == 1) {
+      memcpy(out, v, sizeof(float) * nr);
+      continue;
+    }
+    for (int col = 0; col < nr; col++) out[col * ccs] = clamp ? clamp_like_xnnpack(v[col], lo, hi, intRelu) : v[col];
+  }
+}
+
 /* Floats of B packed per block of k: about 512 KB, so that a block's panels stay in L2. */
 #define B_BLOCK_FLOATS 131072
 
@@ -271,15 +326,7 @@ static int gemm(size_t M, size_t N, size_t K, const operand* A, const operand* B
           for (int r = 0; r < mr; r++) memcpy(partial + (i0 + r) * npad + j0, tile + r * NR, sizeof(float) * NR);
           continue;
         }
-        for (int r = 0; r < mr; r++) {
-          float* out = c + (ptrdiff_t)(i0 + r) * crs + (ptrdiff_t)j0 * ccs;
-          const float* v = tile + r * NR;
-          if (!clamp && ccs == 1) {
-            memcpy(out, v, sizeof(float) * nr);
-            continue;
-          }
-          for (int col = 0; col < nr; col++) out[col * ccs] = clamp ? clamp_like_xnnpack(v[col], lo, hi, intRelu) : v[col];
-        }
+        store_tile(tile, mr, nr, c + (ptrdiff_t)i0 * crs + (ptrdiff_t)j0 * ccs, crs, ccs, clamp, lo, hi, intRelu);
       }
     }
   }
@@ -379,6 +426,68 @@ static void rows_avx2(size_t rows, size_t channels, const float* x, const float*
   ROWS_BODY(__m256, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, _mm256_setzero_ps())
 }
 #endif
+
+/*
+ * y = clamp(bias + x ⊛ filter) with A read in place (ukernel_indirect): the same products in the
+ * same order as gemm over the patches, without gathering them (which costs as much as the
+ * products where there are few output channels). For a filter whose k fits one block; returns 1
+ * (having done nothing) otherwise, 0 when done, -1 when out of memory.
+ */
+static int conv_indirect(const geometry* g, const float* x, const float* filter, size_t outC, float* y,
+                         const float* bias, float lo, float hi) {
+  const size_t taps = (size_t)g->kh * g->kw, K = taps * g->inC, M = (size_t)g->batch * g->outH * g->outW;
+  const size_t panels = (outC + NR - 1) / NR, npad = panels * NR;
+  if (K > B_BLOCK_FLOATS / npad && K > 64) return 1;
+  /* a few channels per tap: the pointers would cost more than the gathered panels */
+  if (g->inC < 8) return 1;
+  const operand B = {filter, (ptrdiff_t)outC, 1, NULL};
+  float* bp = malloc(sizeof(float) * K * npad);
+  float* zeros = calloc((size_t)g->inC, sizeof(float));
+  const float** ptrs = malloc(sizeof(float*) * taps * MR);
+  const float** bpanel = malloc(sizeof(float*) * panels);
+  size_t* ldb = malloc(sizeof(size_t) * panels);
+  if (!bp || !zeros || !ptrs || !bpanel || !ldb) {
+    free(bp); free(zeros); free(ptrs); free(bpanel); free(ldb);
+    return -1;
+  }
+  for (size_t jb = 0; jb < panels; jb++) {
+    const size_t j0 = jb * NR;
+    const int nr = (int)(outC - j0 < NR ? outC - j0 : NR);
+    if (nr == NR) {
+      bpanel[jb] = filter + j0;
+      ldb[jb] = outC;
+    } else {
+      pack_b(&B, 0, K, j0, nr, bp + jb * K * NR);
+      bpanel[jb] = bp + jb * K * NR;
+      ldb[jb] = NR;
+    }
+  }
+  const int clamp = !(lo == -__builtin_inff() && hi == __builtin_inff());
+  const int intRelu = lo == 0.0f && hi == __builtin_inff();
+  const int pixels = g->outH * g->outW;
+  float init[MR * NR], tile[MR * NR];
+  for (size_t i0 = 0; i0 < M; i0 += MR) {
+    const int mr = (int)(M - i0 < MR ? M - i0 : MR);
+    for (int r = 0; r < MR; r++) {
+      const int p = (int)i0 + (r < mr ? r : 0), b = p / pixels, oy = (p % pixels) / g->outW, ox = p % g->outW;
+      for (size_t t = 0; t < taps; t++) {
+        const float* src = r < mr ? patch_src(g, x, b, oy, ox, (int)t / g->kw, (int)t % g->kw) : NULL;
+        ptrs[t * MR + r] = src ? src : zeros;
+      }
+    }
+    for (size_t jb = 0; jb < panels; jb++) {
+      const size_t j0 = jb * NR;
+      const int nr = (int)(outC - j0 < NR ? outC - j0 : NR);
+      for (int r = 0; r < MR; r++) {
+        for (int col = 0; col < NR; col++) init[r * NR + col] = bias && col < nr ? bias[j0 + col] : 0.0f;
+      }
+      ukernel_indirect(taps, (size_t)g->inC, ptrs, bpanel[jb], ldb[jb], init, tile);
+      store_tile(tile, mr, nr, y + i0 * outC + j0, (ptrdiff_t)outC, 1, clamp, lo, hi, intRelu);
+    }
+  }
+  free(bp); free(zeros); free(ptrs); free(bpanel); free(ldb);
+  return 0;
+}
 
 /* ---- Node-API ---- */
 
@@ -492,6 +601,9 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
   const size_t M = (size_t)g.batch * g.outH * g.outW, K = (size_t)g.kh * g.kw * g.inC;
   if (outC <= 0 || too_short(env, lx, (size_t)g.batch * g.inH * g.inW * g.inC, "x") || too_short(env, lf, K * outC, "filter") ||
       too_short(env, ly, M * outC, "y") || (bias && too_short(env, lbias, outC, "bias"))) return NULL;
+  const int done = conv_indirect(&g, x, f, (size_t)outC, y, bias, (float)lo, (float)hi);
+  if (done < 0) return fail_oom(env);
+  if (done == 0) return NULL;
   const operand A = {x, 0, 0, &g};
   const operand B = {f, outC, 1, NULL};
   if (gemm(M, outC, K, &A, &B, y, outC, 1, bias, (float)lo, (float)hi, 1)) return fail_oom(env);
