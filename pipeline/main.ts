@@ -11,6 +11,7 @@ import { finalLine, outcomeOf, testAccuracyOf, type RunOutcome, type RunState } 
 import { checkWritable } from './core/files.js';
 import { RunStore } from './catalog/store.js';
 import { BACKEND_CODE, BACKEND_PACKAGES, initTf, resolveBackend } from './tfjs/backend.js';
+import { setNativeThreads } from './tfjs/native-kernels.js';
 import { STEPS } from '../steps/index.js';
 
 /** What this invocation got to, for its last line (written whatever ends it, a signal included). */
@@ -64,7 +65,11 @@ async function run(cli: CliOptions, log: Logger, progress: RunProgress): Promise
     backend,
     backendCode: [BACKEND_CODE],
     backendPackages: BACKEND_PACKAGES,
-    startBackend: async () => void (await initTf(params.backend)),
+    startBackend: async () => {
+      await initTf(params.backend);
+      // inference between and after the training steps may use the cores --threads gives
+      setNativeThreads(params.threads ?? 1);
+    },
     prepare: () => applyImagesPlan(images, store, log),
     progress,
   });

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../pipeline/tfjs/tf.js';
 import { initTf } from '../pipeline/tfjs/backend.js';
 import { kernelCounts, resetKernelCounts } from '../pipeline/tfjs/kernel-counters.js';
-import { nativeKernels, nativeKernelStatus, setNativeKernels, type NativeKernels } from '../pipeline/tfjs/native-kernels.js';
+import { nativeKernels, nativeKernelStatus, setNativeKernels, setNativeThreads, type NativeKernels } from '../pipeline/tfjs/native-kernels.js';
 
 let native: NativeKernels;
 
@@ -271,5 +271,31 @@ describe('Identity on wasm', () => {
     expect(buffers()).toBe(before);
     y.dispose();
     expect(buffers()).toBe(before - 1);
+  });
+});
+
+describe('native kernels on several threads (setNativeThreads)', () => {
+  it('split an inference batch over 2 threads to the bits of 1', () => {
+    const x = tf.tensor4d(values(500 * 14 * 14 * 32, 'threads x'), [500, 14, 14, 32]);
+    const w = tf.tensor4d(values(3 * 3 * 32 * 64, 'threads w'), [3, 3, 32, 64]);
+    const b = tf.tensor1d(values(64, 'threads b'));
+    const a = tf.tensor2d(values(500 * 3136, 'threads a'), [500, 3136]);
+    const m = tf.tensor2d(values(3136 * 100, 'threads m'), [3136, 100]);
+    const run = () => [
+      bitsOf(() => tf.fused.conv2d({ x, filter: w, strides: 1, pad: 'same', bias: b, activation: 'relu' })),
+      bitsOf(() => tf.matMul(a, m)),
+    ];
+    const one = run();
+    expect(setNativeThreads(2)).toBe(1);
+    let two: Uint32Array[];
+    try {
+      two = run();
+    } finally {
+      setNativeThreads(1);
+    }
+    expectSameBits(two[0], one[0], 'fused conv2d on 2 threads');
+    expectSameBits(two[1], one[1], 'matMul on 2 threads');
+    expect(() => native.setThreads(0)).toThrow('setThreads takes a whole number from 1 to 8');
+    tf.dispose([x, w, b, a, m]);
   });
 });

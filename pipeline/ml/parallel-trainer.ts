@@ -13,6 +13,7 @@
 import { Worker } from 'node:worker_threads';
 import { PIXELS } from '../catalog/dataset.js';
 import { tf } from '../tfjs/tf.js';
+import { setNativeThreads } from '../tfjs/native-kernels.js';
 import type { WasmHeapBackend } from '../tfjs/wasm-kernels/heap.js';
 import { applyShards, SHARDS, shardGradients, shardRanges, trainableVariables, trainBatch, type BatchResult, type ShardGradients } from './trainer.js';
 
@@ -147,6 +148,16 @@ class ParallelTrainer implements Trainer {
   }
 
   step(images: Float32Array, labels: Int32Array, stepSeed: number): BatchResult {
+    // the shards take the cores: this thread's products run on this thread alone meanwhile
+    const nativeThreads = setNativeThreads(1);
+    try {
+      return this.runStep(images, labels, stepSeed);
+    } finally {
+      setNativeThreads(nativeThreads);
+    }
+  }
+
+  private runStep(images: Float32Array, labels: Int32Array, stepSeed: number): BatchResult {
     const { layout, ctrl } = this;
     const n = labels.length;
     if (n > layout.maxShard * SHARDS) throw new Error(`a batch of ${n} is larger than the ${layout.maxShard * SHARDS} the trainer was made for`);

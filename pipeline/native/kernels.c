@@ -10,6 +10,7 @@
  * [K][16]. Convolutions gather their patches straight into those panels (no im2col matrix).
  */
 #define NAPI_VERSION 8
+#include <pthread.h>
 #include <node_api.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -265,6 +266,56 @@ static inline void store_tile(const float* tile, int mr, int nr, float* c, ptrdi
   }
 }
 
+/*
+ * The OS threads one call may split its output rows over: set per calling thread (setThreads),
+ * 1 unless asked. Rows are split in whole tiles and each output is computed as on one thread,
+ * so the bits do not depend on the count.
+ */
+static _Thread_local int call_threads = 1;
+#define MAX_THREADS 8
+/* Fewer multiply-adds per thread than this (about 20 us of work): a thread costs more than it saves. */
+#define MIN_WORK_PER_THREAD (1u << 20)
+
+/* Computes rows [i0, i1) of a product; 0, or -1 when out of memory. */
+typedef int rows_task(void* ctx, size_t i0, size_t i1);
+typedef struct {
+  rows_task* fn;
+  void* ctx;
+  size_t i0, i1;
+  int rc;
+} rows_part;
+
+static void* rows_thread(void* arg) {
+  rows_part* part = arg;
+  part->rc = part->fn(part->ctx, part->i0, part->i1);
+  return NULL;
+}
+
+/* fn over rows [0, M) of perRow multiply-adds each, split over up to call_threads threads (this one among them). */
+static int split_rows(rows_task* fn, void* ctx, size_t M, size_t perRow) {
+  size_t n = (size_t)(call_threads < MAX_THREADS ? call_threads : MAX_THREADS);
+  while (n > 1 && (M / n < MR || (M / n) * perRow < MIN_WORK_PER_THREAD)) n--;
+  if (n <= 1) return fn(ctx, 0, M);
+  const size_t per = (M / n + MR - 1) / MR * MR;
+  rows_part parts[MAX_THREADS];
+  pthread_t ids[MAX_THREADS];
+  int started[MAX_THREADS] = {0};
+  for (size_t t = 0; t < n; t++) {
+    const size_t i0 = t * per < M ? t * per : M, i1 = (t + 1) * per < M && t + 1 < n ? (t + 1) * per : M;
+    parts[t] = (rows_part){fn, ctx, i0, i1, 0};
+  }
+  for (size_t t = 1; t < n; t++) started[t] = pthread_create(&ids[t], NULL, rows_thread, &parts[t]) == 0;
+  parts[0].rc = fn(ctx, parts[0].i0, parts[0].i1);
+  int rc = parts[0].rc;
+  for (size_t t = 1; t < n; t++) {
+    /* a thread that could not start: its rows here */
+    if (started[t]) pthread_join(ids[t], NULL);
+    else parts[t].rc = fn(ctx, parts[t].i0, parts[t].i1);
+    if (parts[t].rc) rc = parts[t].rc;
+  }
+  return rc;
+}
+
 /* Floats of B packed per block of k: about 512 KB, so that a block's panels stay in L2. */
 #define B_BLOCK_FLOATS 131072
 
@@ -273,6 +324,49 @@ static inline void store_tile(const float* tile, int mr, int nr, float* c, ptrdi
  * for (-inf, inf); a `convolution`'s relu as XNNPACK's (clamp_like_xnnpack). k runs in blocks (B's panels for a block fit in L2); between blocks the running sums wait in
  * `partial` as floats, which changes no bits. Returns 0, or -1 when out of memory.
  */
+/* What gemm's rows share within one block of k. */
+typedef struct {
+  const operand* A;
+  size_t N, npad, panels, k0, kn;
+  int kb, blocks, clamp, intRelu;
+  const float* const* bpanel;
+  const size_t* ldb;
+  float* partial;
+  float* c;
+  ptrdiff_t crs, ccs;
+  const float* bias;
+  float lo, hi;
+} gemm_block;
+
+static int gemm_rows(void* arg, size_t r0, size_t r1) {
+  const gemm_block* g = arg;
+  float* ap = malloc(sizeof(float) * (g->kn * MR + 2 * MR * NR));
+  if (!ap) return -1;
+  float* init = ap + g->kn * MR;
+  float* tile = init + MR * NR;
+  for (size_t i0 = r0; i0 < r1; i0 += MR) {
+    const int mr = (int)(r1 - i0 < MR ? r1 - i0 : MR);
+    pack_a(g->A, i0, mr, g->k0, g->kn, ap);
+    for (size_t jb = 0; jb < g->panels; jb++) {
+      const size_t j0 = jb * NR;
+      const int nr = (int)(g->N - j0 < NR ? g->N - j0 : NR);
+      for (int r = 0; r < MR; r++) {
+        for (int col = 0; col < NR; col++) {
+          init[r * NR + col] = g->kb > 0 && r < mr ? g->partial[(i0 + r) * g->npad + j0 + col] : g->bias && col < nr ? g->bias[j0 + col] : 0.0f;
+        }
+      }
+      ukernel(g->kn, ap, g->bpanel[jb], g->ldb[jb], init, tile);
+      if (g->kb + 1 < g->blocks) {
+        for (int r = 0; r < mr; r++) memcpy(g->partial + (i0 + r) * g->npad + j0, tile + r * NR, sizeof(float) * NR);
+        continue;
+      }
+      store_tile(tile, mr, nr, g->c + (ptrdiff_t)i0 * g->crs + (ptrdiff_t)j0 * g->ccs, g->crs, g->ccs, g->clamp, g->lo, g->hi, g->intRelu);
+    }
+  }
+  free(ap);
+  return 0;
+}
+
 static int gemm(size_t M, size_t N, size_t K, const operand* A, const operand* B, float* c, ptrdiff_t crs,
                 ptrdiff_t ccs, const float* bias, float lo, float hi, int convolution) {
   const size_t panels = (N + NR - 1) / NR, npad = panels * NR;
@@ -282,21 +376,20 @@ static int gemm(size_t M, size_t N, size_t K, const operand* A, const operand* B
   const int blocks = (int)((K + kc - 1) / kc);
   /* B's full panels are read in place when its rows are contiguous */
   const int inPlace = !B->patches && B->cs == 1;
-  float* ap = malloc(sizeof(float) * (kc * MR + 2 * MR * NR));
   float* bp = malloc(sizeof(float) * kc * npad);
   float* partial = blocks > 1 ? malloc(sizeof(float) * M * npad) : NULL;
   const float** bpanel = malloc(sizeof(float*) * panels);
   size_t* ldb = malloc(sizeof(size_t) * panels);
-  if (!ap || !bp || (blocks > 1 && !partial) || !bpanel || !ldb) {
-    free(ap); free(bp); free(partial); free(bpanel); free(ldb);
+  if (!bp || (blocks > 1 && !partial) || !bpanel || !ldb) {
+    free(bp); free(partial); free(bpanel); free(ldb);
     return -1;
   }
-  float* init = ap + kc * MR;
-  float* tile = init + MR * NR;
+  gemm_block g = {A, N, npad, panels, 0, 0, 0, blocks, 0, 0, bpanel, ldb, partial, c, crs, ccs, bias, lo, hi};
   /* XNNPACK runs an unbounded output through its linear kernels, which leave NaN as it is */
-  const int clamp = !(lo == -__builtin_inff() && hi == __builtin_inff());
-  const int intRelu = convolution && lo == 0.0f && hi == __builtin_inff();
-  for (int kb = 0; kb < blocks; kb++) {
+  g.clamp = !(lo == -__builtin_inff() && hi == __builtin_inff());
+  g.intRelu = convolution && lo == 0.0f && hi == __builtin_inff();
+  int rc = 0;
+  for (int kb = 0; kb < blocks && rc == 0; kb++) {
     const size_t k0 = (size_t)kb * kc, kn = K - k0 < kc ? K - k0 : kc;
     for (size_t jb = 0; jb < panels; jb++) {
       const size_t j0 = jb * NR;
@@ -310,28 +403,13 @@ static int gemm(size_t M, size_t N, size_t K, const operand* A, const operand* B
         ldb[jb] = NR;
       }
     }
-    for (size_t i0 = 0; i0 < M; i0 += MR) {
-      const int mr = (int)(M - i0 < MR ? M - i0 : MR);
-      pack_a(A, i0, mr, k0, kn, ap);
-      for (size_t jb = 0; jb < panels; jb++) {
-        const size_t j0 = jb * NR;
-        const int nr = (int)(N - j0 < NR ? N - j0 : NR);
-        for (int r = 0; r < MR; r++) {
-          for (int col = 0; col < NR; col++) {
-            init[r * NR + col] = kb > 0 && r < mr ? partial[(i0 + r) * npad + j0 + col] : bias && col < nr ? bias[j0 + col] : 0.0f;
-          }
-        }
-        ukernel(kn, ap, bpanel[jb], ldb[jb], init, tile);
-        if (kb + 1 < blocks) {
-          for (int r = 0; r < mr; r++) memcpy(partial + (i0 + r) * npad + j0, tile + r * NR, sizeof(float) * NR);
-          continue;
-        }
-        store_tile(tile, mr, nr, c + (ptrdiff_t)i0 * crs + (ptrdiff_t)j0 * ccs, crs, ccs, clamp, lo, hi, intRelu);
-      }
-    }
+    g.kb = kb;
+    g.k0 = k0;
+    g.kn = kn;
+    rc = split_rows(gemm_rows, &g, M, kn * npad);
   }
-  free(ap); free(bp); free(partial); free(bpanel); free(ldb);
-  return 0;
+  free(bp); free(partial); free(bpanel); free(ldb);
+  return rc;
 }
 
 /*
@@ -433,6 +511,50 @@ static void rows_avx2(size_t rows, size_t channels, const float* x, const float*
  * products where there are few output channels). For a filter whose k fits one block; returns 1
  * (having done nothing) otherwise, 0 when done, -1 when out of memory.
  */
+/* What conv_indirect's rows share. */
+typedef struct {
+  const geometry* g;
+  const float* x;
+  const float* zeros;
+  size_t outC, panels, taps;
+  const float* const* bpanel;
+  const size_t* ldb;
+  float* y;
+  const float* bias;
+  float lo, hi;
+  int clamp, intRelu;
+} conv_rows_ctx;
+
+static int conv_rows(void* arg, size_t r0, size_t r1) {
+  const conv_rows_ctx* cx = arg;
+  const geometry* g = cx->g;
+  const float** ptrs = malloc(sizeof(float*) * cx->taps * MR);
+  if (!ptrs) return -1;
+  const int pixels = g->outH * g->outW;
+  float init[MR * NR], tile[MR * NR];
+  for (size_t i0 = r0; i0 < r1; i0 += MR) {
+    const int mr = (int)(r1 - i0 < MR ? r1 - i0 : MR);
+    for (int r = 0; r < MR; r++) {
+      const int p = (int)i0 + (r < mr ? r : 0), b = p / pixels, oy = (p % pixels) / g->outW, ox = p % g->outW;
+      for (size_t t = 0; t < cx->taps; t++) {
+        const float* src = r < mr ? patch_src(g, cx->x, b, oy, ox, (int)t / g->kw, (int)t % g->kw) : NULL;
+        ptrs[t * MR + r] = src ? src : cx->zeros;
+      }
+    }
+    for (size_t jb = 0; jb < cx->panels; jb++) {
+      const size_t j0 = jb * NR;
+      const int nr = (int)(cx->outC - j0 < NR ? cx->outC - j0 : NR);
+      for (int r = 0; r < MR; r++) {
+        for (int col = 0; col < NR; col++) init[r * NR + col] = cx->bias && col < nr ? cx->bias[j0 + col] : 0.0f;
+      }
+      ukernel_indirect(cx->taps, (size_t)g->inC, ptrs, cx->bpanel[jb], cx->ldb[jb], init, tile);
+      store_tile(tile, mr, nr, cx->y + i0 * cx->outC + j0, (ptrdiff_t)cx->outC, 1, cx->clamp, cx->lo, cx->hi, cx->intRelu);
+    }
+  }
+  free(ptrs);
+  return 0;
+}
+
 static int conv_indirect(const geometry* g, const float* x, const float* filter, size_t outC, float* y,
                          const float* bias, float lo, float hi) {
   const size_t taps = (size_t)g->kh * g->kw, K = taps * g->inC, M = (size_t)g->batch * g->outH * g->outW;
@@ -443,11 +565,10 @@ static int conv_indirect(const geometry* g, const float* x, const float* filter,
   const operand B = {filter, (ptrdiff_t)outC, 1, NULL};
   float* bp = malloc(sizeof(float) * K * npad);
   float* zeros = calloc((size_t)g->inC, sizeof(float));
-  const float** ptrs = malloc(sizeof(float*) * taps * MR);
   const float** bpanel = malloc(sizeof(float*) * panels);
   size_t* ldb = malloc(sizeof(size_t) * panels);
-  if (!bp || !zeros || !ptrs || !bpanel || !ldb) {
-    free(bp); free(zeros); free(ptrs); free(bpanel); free(ldb);
+  if (!bp || !zeros || !bpanel || !ldb) {
+    free(bp); free(zeros); free(bpanel); free(ldb);
     return -1;
   }
   for (size_t jb = 0; jb < panels; jb++) {
@@ -462,31 +583,12 @@ static int conv_indirect(const geometry* g, const float* x, const float* filter,
       ldb[jb] = NR;
     }
   }
-  const int clamp = !(lo == -__builtin_inff() && hi == __builtin_inff());
-  const int intRelu = lo == 0.0f && hi == __builtin_inff();
-  const int pixels = g->outH * g->outW;
-  float init[MR * NR], tile[MR * NR];
-  for (size_t i0 = 0; i0 < M; i0 += MR) {
-    const int mr = (int)(M - i0 < MR ? M - i0 : MR);
-    for (int r = 0; r < MR; r++) {
-      const int p = (int)i0 + (r < mr ? r : 0), b = p / pixels, oy = (p % pixels) / g->outW, ox = p % g->outW;
-      for (size_t t = 0; t < taps; t++) {
-        const float* src = r < mr ? patch_src(g, x, b, oy, ox, (int)t / g->kw, (int)t % g->kw) : NULL;
-        ptrs[t * MR + r] = src ? src : zeros;
-      }
-    }
-    for (size_t jb = 0; jb < panels; jb++) {
-      const size_t j0 = jb * NR;
-      const int nr = (int)(outC - j0 < NR ? outC - j0 : NR);
-      for (int r = 0; r < MR; r++) {
-        for (int col = 0; col < NR; col++) init[r * NR + col] = bias && col < nr ? bias[j0 + col] : 0.0f;
-      }
-      ukernel_indirect(taps, (size_t)g->inC, ptrs, bpanel[jb], ldb[jb], init, tile);
-      store_tile(tile, mr, nr, y + i0 * outC + j0, (ptrdiff_t)outC, 1, clamp, lo, hi, intRelu);
-    }
-  }
-  free(bp); free(zeros); free(ptrs); free(bpanel); free(ldb);
-  return 0;
+  conv_rows_ctx cx = {g, x, zeros, outC, panels, taps, bpanel, ldb, y, bias, lo, hi, 0, 0};
+  cx.clamp = !(lo == -__builtin_inff() && hi == __builtin_inff());
+  cx.intRelu = lo == 0.0f && hi == __builtin_inff();
+  const int rc = split_rows(conv_rows, &cx, M, K * npad);
+  free(bp); free(zeros); free(bpanel); free(ldb);
+  return rc;
 }
 
 /* ---- Node-API ---- */
@@ -727,6 +829,20 @@ static napi_value sum_rows(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* setThreads(n): the OS threads this thread's later calls may split their rows over (1 to 8). */
+static napi_value set_threads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t n;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 1 || napi_get_value_int32(env, argv[0], &n) != napi_ok || n < 1 || n > MAX_THREADS) {
+    napi_throw_range_error(env, NULL, "native kernels: setThreads takes a whole number from 1 to 8");
+    return NULL;
+  }
+  call_threads = n;
+  return NULL;
+}
+
 /*
  * useIsa(name): "avx2" (the default, where the CPU has it) or "portable"; returns the build now
  * running. One build for the whole process: tests compare the two.
@@ -752,6 +868,7 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     {"useIsa", NULL, use_isa, NULL, NULL, NULL, napi_default, NULL},
     {"adam", NULL, adam, NULL, NULL, NULL, napi_default, NULL},
+    {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_default, NULL},
     {"biasAdd", NULL, bias_add, NULL, NULL, NULL, napi_default, NULL},
     {"sumRows", NULL, sum_rows, NULL, NULL, NULL, napi_default, NULL},
     {"matMul", NULL, mat_mul, NULL, NULL, NULL, napi_default, NULL},

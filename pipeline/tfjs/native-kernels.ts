@@ -38,6 +38,8 @@ export interface NativeKernels {
   biasAdd(x: Float32Array, bias: Float32Array, out: Float32Array, channels: number): void;
   /** out[c] = the sum of x's rows (x [rows][channels]) from +0, in row order, rounded after every addition. */
   sumRows(x: Float32Array, out: Float32Array, channels: number): void;
+  /** The OS threads this thread's later products and convolutions may split their rows over (1 to 8). */
+  setThreads(n: number): void;
 }
 
 const ADDON = '../native/build/Release/cnn_lens_kernels.node';
@@ -75,6 +77,21 @@ export function nativeKernels(): NativeKernels | null {
 export function nativeKernelStatus(): string {
   loaded ??= load();
   return switchedOff ? 'native kernels switched off in this process: XNNPACK only' : loaded.status;
+}
+
+/**
+ * The cores this thread's products and convolutions may use: their output rows split over that
+ * many OS threads where there are enough of them (inference at batch 500, not a training shard).
+ * Each output is computed as on one thread: the bits do not depend on it. 1 by default; the
+ * pipeline sets its --threads, and the trainer 1 around each step (its shards already take the
+ * cores). Returns the count before.
+ */
+let threads = 1;
+export function setNativeThreads(n: number): number {
+  const before = threads;
+  threads = n;
+  nativeKernels()?.setThreads(Math.max(1, Math.min(8, Math.floor(n))));
+  return before;
 }
 
 /** Turns the native kernels off (or back on) in this thread: tests compare both ways. */
