@@ -53,8 +53,10 @@ export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
 }
 
 export interface ShardGradients {
-  /** the gradient of the shard's mean loss, per trainable variable, in the model's order */
-  /** one per trainable variable: tensors, or float32 arrays (a worker's, in shared memory) */
+  /**
+   * The gradient of the shard's mean loss, per trainable variable, in the model's order: tensors,
+   * or float32 arrays (a worker's, read in shared memory).
+   */
   grads: (tf.Tensor | Float32Array)[];
   /** the shard's mean loss */
   loss: number;

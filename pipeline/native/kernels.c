@@ -6,8 +6,10 @@
  * -ffp-contract=off), then clamped as XNNPACK's wasm kernels clamp. So a machine without this
  * addon (or a CPU without AVX2) trains to the same weights, only slower.
  *
- * One register-blocked kernel (6 rows x 16 columns) over packed panels: A's panel [K][6], B's
- * [K][16]. Convolutions gather their patches straight into those panels (no im2col matrix).
+ * One register-blocked kernel (6 rows x 16 columns) over B's packed panels [K][16] and A's, [K][6];
+ * convolutions read each output pixel's patch in place instead (the indirect kernel, as XNNPACK's),
+ * or gather it into A's panel (no im2col matrix). Large products split their rows over threads
+ * (setThreads). Also: Adam's step on the mean of a batch's shards, bias additions and bias sums.
  */
 #define NAPI_VERSION 8
 #include <pthread.h>
@@ -25,7 +27,6 @@ typedef float v8 __attribute__((vector_size(32)));
 
 static inline __attribute__((always_inline)) v8 load8(const float* p) { v8 v; memcpy(&v, p, sizeof v); return v; }
 static inline __attribute__((always_inline)) void store8(float* p, v8 v) { memcpy(p, &v, sizeof v); }
-static inline __attribute__((always_inline)) v8 splat(float a) { return (v8){a, a, a, a, a, a, a, a}; }
 
 /*
  * tile[MR][NR] = init[MR][NR] + sum over k of ap[k][r] * bp[k*ldb + c], k in order. Two builds of the same
