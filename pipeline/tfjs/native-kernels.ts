@@ -76,7 +76,7 @@ export function nativeKernels(): NativeKernels | null {
 /** One line for the log: which kernels run products and convolutions. */
 export function nativeKernelStatus(): string {
   loaded ??= load();
-  return switchedOff ? 'native kernels switched off in this process: XNNPACK only' : loaded.status;
+  return switchedOff ? 'native kernels switched off in this thread: XNNPACK only' : loaded.status;
 }
 
 /**
@@ -90,7 +90,9 @@ let threads = 1;
 export function setNativeThreads(n: number): number {
   const before = threads;
   threads = n;
-  nativeKernels()?.setThreads(Math.max(1, Math.min(8, Math.floor(n))));
+  // to the addon even while switched off here, so that switching back on keeps the count
+  loaded ??= load();
+  loaded.kernels?.setThreads(Math.max(1, Math.min(8, Math.floor(n))));
   return before;
 }
 
