@@ -25,7 +25,7 @@ PACKAGES=(build-essential dataset-fashion-mnist chromium fontconfig fonts-nanum 
 
 purpose() {
   case $1 in
-    build-essential) echo "make and gcc, which npm ci builds the native kernels (pipeline/native) with" ;;
+    build-essential) echo "make, gcc and g++ (node-gyp links with it), which npm ci builds the native kernels (pipeline/native) with" ;;
     dataset-fashion-mnist) echo "Fashion-MNIST at $DATASET, the download step's offline source" ;;
     chromium) echo "/usr/bin/chromium, the browser of the report and diff tests" ;;
     fontconfig) echo "fc-list, how the figures step finds a Korean font" ;;
@@ -42,7 +42,7 @@ has_module() {
 present() {
   case " ${CNN_LENS_PRETEND_MISSING:-} " in *" $1 "*) return 1 ;; esac
   case $1 in
-    build-essential) command -v make >/dev/null && command -v gcc >/dev/null ;;
+    build-essential) command -v make >/dev/null && command -v gcc >/dev/null && command -v g++ >/dev/null ;;
     dataset-fashion-mnist)
       local f
       for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do

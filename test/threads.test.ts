@@ -75,6 +75,14 @@ describe('--threads on the wasm backend', () => {
     expect(sha256(one)).toBe(WEIGHTS_SHA256_ONE_THREAD);
   });
 
+  it('trains the same pinned weights without the native kernels (XNNPACK alone, as where the addon does not build)', () => {
+    const r = runCli('pipeline/main.ts', args(2, 'threads-xnnpack'), { ...ENV, CNN_LENS_NATIVE: '0' });
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toContain('native kernels off (CNN_LENS_NATIVE=0): XNNPACK only');
+    expect(runs.get(2)?.stdout).toMatch(/native kernels \((avx2|portable)\) for products and convolutions/);
+    expect(sha256(weightsOf('threads-xnnpack'))).toBe(WEIGHTS_SHA256_ONE_THREAD);
+  });
+
   it('keeps the count out of the fingerprints: a run trained with 1 thread is up to date with 2', () => {
     const r = runCli('pipeline/main.ts', args(2, 'threads-1'), ENV);
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);

@@ -62,7 +62,7 @@ function load(): Loaded {
     const why = (err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' ? 'not built' : (err as Error).message.split('\n')[0];
     return {
       kernels: null,
-      status: `native kernels unavailable (${why}): XNNPACK only, same numbers, slower; build them with \`npm rebuild\` (needs make, a C compiler and python3)`,
+      status: `native kernels unavailable (${why}): XNNPACK only, same numbers, slower; build them with \`npm rebuild\` (needs make, gcc, g++ and python3)`,
     };
   }
 }
