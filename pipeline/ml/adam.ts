@@ -10,7 +10,7 @@ import { DEFAULT_LEARNING_RATE } from '../core/params.js';
 import { tf } from '../tfjs/tf.js';
 import { nativeKernels } from '../tfjs/native-kernels.js';
 import { simdKernels, type WasmModuleHolder } from '../tfjs/wasm-simd.js';
-import type { WasmHeapBackend } from '../tfjs/wasm-kernels/heap.js';
+import { heapViews, type WasmHeapBackend } from '../tfjs/wasm-kernels/heap.js';
 
 /** AdamOptimizer's state, which its typings keep private. */
 interface AdamState {
@@ -45,8 +45,8 @@ class FusedAdam extends tf.AdamOptimizer {
       (i, variables, outs) => {
         const gradient = named[i][1];
         if (gradient == null) return false;
-        // Views are taken after the allocations of `outs`: growing the wasm memory detaches older views.
-        const [m, v, w, g, m2, v2, w2] = [...variables, gradient, ...outs].map((t) => backend.typedArrayFromHeap(t) as Float32Array);
+        // after the allocations of `outs` (heapViews)
+        const [m, v, w, g, m2, v2, w2] = heapViews(backend, ...variables, gradient, ...outs);
         const simd = g.length - (g.length % 4);
         kernel(m.byteOffset, v.byteOffset, w.byteOffset, g.byteOffset, m2.byteOffset, v2.byteOffset, w2.byteOffset, simd, ...scalars);
         for (let k = simd; k < g.length; k++) adamScalar(scalars, k, m, v, w, g, m2, v2, w2);
@@ -72,10 +72,10 @@ class FusedAdam extends tf.AdamOptimizer {
     const scales = Float32Array.from(shards.map((s) => s.scale));
     const scalars = Float32Array.from(this.scalars());
     this.update(names, (i, variables, outs) => {
-      const [m, v, w, m2, v2, w2] = [...variables, ...outs].map((t) => backend.typedArrayFromHeap(t) as Float32Array);
+      const [m, v, w, m2, v2, w2] = heapViews(backend, ...variables, ...outs);
       const grads = shards.map((s) => {
         const g = s.grads[i];
-        return g instanceof Float32Array ? g : (backend.typedArrayFromHeap(g) as Float32Array);
+        return g instanceof Float32Array ? g : heapViews(backend, g)[0];
       });
       native.adam(m, v, w, m2, v2, w2, grads, scales, scalars);
       return true;

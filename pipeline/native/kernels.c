@@ -596,10 +596,8 @@ static int conv_indirect(const geometry* g, const float* x, const float* filter,
 
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "native kernels: bad arguments"); return NULL; } } while (0)
 
-/* A Float32Array argument's data and length, or NULL (with a JS error) if it is not one. */
+/* A Float32Array argument's data and length, or NULL with a TypeError naming it when it is anything else. */
 static float* f32(napi_env env, napi_value v, size_t* length, const char* name) {
-  napi_valuetype t;
-  if (napi_typeof(env, v, &t) != napi_ok || t == napi_null || t == napi_undefined) return NULL;
   bool is;
   napi_typedarray_type type;
   void* data;
@@ -611,6 +609,26 @@ static float* f32(napi_env env, napi_value v, size_t* length, const char* name) 
     return NULL;
   }
   return data;
+}
+
+/* The same for an argument that may be null: *data NULL then. Returns 0, or -1 having thrown. */
+static int optional_f32(napi_env env, napi_value v, size_t* length, const char* name, const float** data) {
+  napi_valuetype t;
+  *data = NULL;
+  *length = 0;
+  if (napi_typeof(env, v, &t) == napi_ok && (t == napi_null || t == napi_undefined)) return 0;
+  *data = f32(env, v, length, name);
+  return *data ? 0 : -1;
+}
+
+/* The call's arguments into argv; -1, having thrown, when there are not exactly `count`. */
+static int get_args(napi_env env, napi_callback_info info, size_t count, napi_value* argv, const char* fn) {
+  size_t argc = count;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == count) return 0;
+  char msg[120];
+  snprintf(msg, sizeof msg, "native kernels: %s takes %zu arguments", fn, count);
+  napi_throw_error(env, NULL, msg);
+  return -1;
 }
 
 static int too_short(napi_env env, size_t have, size_t need, const char* name) {
@@ -631,17 +649,13 @@ static napi_value fail_oom(napi_env env) {
  * with a [M][K] (or [K][M] transposed), b [K][N] (or [N][K]), bias [N].
  */
 static napi_value mat_mul(napi_env env, napi_callback_info info) {
-  size_t argc = 11;
   napi_value argv[11];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 11) { napi_throw_error(env, NULL, "native kernels: matMul takes 11 arguments"); return NULL; }
-  size_t la, lb, lc, lbias = 0;
-  const float* a = f32(env, argv[0], &la, "a");
-  const float* b = f32(env, argv[1], &lb, "b");
-  float* c = f32(env, argv[2], &lc, "c");
-  if (!a || !b || !c) { bool p; napi_is_exception_pending(env, &p); if (!p) napi_throw_type_error(env, NULL, "native kernels: a, b and c must be Float32Arrays"); return NULL; }
-  const float* bias = f32(env, argv[3], &lbias, "bias");
-  { bool p; napi_is_exception_pending(env, &p); if (p) return NULL; }
+  if (get_args(env, info, 11, argv, "matMul")) return NULL;
+  size_t la, lb, lc, lbias;
+  const float *a, *b, *bias;
+  float* c;
+  if (!(a = f32(env, argv[0], &la, "a")) || !(b = f32(env, argv[1], &lb, "b")) || !(c = f32(env, argv[2], &lc, "c")) ||
+      optional_f32(env, argv[3], &lbias, "bias", &bias)) return NULL;
   int32_t M, N, K;
   bool ta, tb;
   double lo, hi;
@@ -683,17 +697,13 @@ static int read_geometry(napi_env env, napi_value v, geometry* g) {
 
 /* conv2d(x, filter, y, bias | null, geometry, outC, lo, hi): y = clamp(bias + x ⊛ filter), NHWC, filter [kh][kw][inC][outC]. */
 static napi_value conv2d(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
   napi_value argv[8];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 8) { napi_throw_error(env, NULL, "native kernels: conv2d takes 8 arguments"); return NULL; }
-  size_t lx, lf, ly, lbias = 0;
-  const float* x = f32(env, argv[0], &lx, "x");
-  const float* f = f32(env, argv[1], &lf, "filter");
-  float* y = f32(env, argv[2], &ly, "y");
-  const float* bias = f32(env, argv[3], &lbias, "bias");
-  { bool p; napi_is_exception_pending(env, &p); if (p) return NULL; }
-  if (!x || !f || !y) { napi_throw_type_error(env, NULL, "native kernels: x, filter and y must be Float32Arrays"); return NULL; }
+  if (get_args(env, info, 8, argv, "conv2d")) return NULL;
+  size_t lx, lf, ly, lbias;
+  const float *x, *f, *bias;
+  float* y;
+  if (!(x = f32(env, argv[0], &lx, "x")) || !(f = f32(env, argv[1], &lf, "filter")) || !(y = f32(env, argv[2], &ly, "y")) ||
+      optional_f32(env, argv[3], &lbias, "bias", &bias)) return NULL;
   geometry g;
   if (read_geometry(env, argv[4], &g)) return NULL;
   int32_t outC;
@@ -719,16 +729,12 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
  * panels are 16 consecutive channels of one pixel (one copy each).
  */
 static napi_value conv2d_filter_grad(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 5) { napi_throw_error(env, NULL, "native kernels: conv2dFilterGrad takes 5 arguments"); return NULL; }
+  if (get_args(env, info, 5, argv, "conv2dFilterGrad")) return NULL;
   size_t lx, ldy, ldw;
-  const float* x = f32(env, argv[0], &lx, "x");
-  const float* dy = f32(env, argv[1], &ldy, "dy");
-  float* dw = f32(env, argv[2], &ldw, "dw");
-  { bool p; napi_is_exception_pending(env, &p); if (p) return NULL; }
-  if (!x || !dy || !dw) { napi_throw_type_error(env, NULL, "native kernels: x, dy and dw must be Float32Arrays"); return NULL; }
+  const float *x, *dy;
+  float* dw;
+  if (!(x = f32(env, argv[0], &lx, "x")) || !(dy = f32(env, argv[1], &ldy, "dy")) || !(dw = f32(env, argv[2], &ldw, "dw"))) return NULL;
   geometry g;
   if (read_geometry(env, argv[3], &g)) return NULL;
   int32_t outC;
@@ -748,17 +754,14 @@ static napi_value conv2d_filter_grad(napi_env env, napi_callback_info info) {
  * one Adam step of one variable on the scaled sum of its shards' gradients (adam_one).
  */
 static napi_value adam(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
   napi_value argv[9];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 9) { napi_throw_error(env, NULL, "native kernels: adam takes 9 arguments"); return NULL; }
+  if (get_args(env, info, 9, argv, "adam")) return NULL;
   static const char* names[] = {"m", "v", "w", "m2", "v2", "w2"};
   float* t[6];
   size_t n = 0;
   for (int i = 0; i < 6; i++) {
     size_t len;
-    t[i] = f32(env, argv[i], &len, names[i]);
-    if (!t[i]) { bool p; napi_is_exception_pending(env, &p); if (!p) napi_throw_type_error(env, NULL, "native kernels: adam's state must be Float32Arrays"); return NULL; }
+    if (!(t[i] = f32(env, argv[i], &len, names[i]))) return NULL;
     if (i == 0) n = len;
     else if (len != n) { napi_throw_range_error(env, NULL, "native kernels: adam's arrays differ in length"); return NULL; }
   }
@@ -774,14 +777,12 @@ static napi_value adam(napi_env env, napi_callback_info info) {
     napi_value e;
     size_t len;
     CHECK(napi_get_element(env, argv[6], j, &e));
-    g[j] = f32(env, e, &len, "a gradient");
-    if (!g[j]) { bool p; napi_is_exception_pending(env, &p); if (!p) napi_throw_type_error(env, NULL, "native kernels: a gradient must be a Float32Array"); return NULL; }
+    if (!(g[j] = f32(env, e, &len, "a gradient"))) return NULL;
     if (len != n) { napi_throw_range_error(env, NULL, "native kernels: a gradient differs in length from its variable"); return NULL; }
   }
   size_t ls, lsc;
-  const float* scale = f32(env, argv[7], &ls, "scales");
-  const float* scalars = f32(env, argv[8], &lsc, "scalars");
-  if (!scale || !scalars) { bool p; napi_is_exception_pending(env, &p); if (!p) napi_throw_type_error(env, NULL, "native kernels: scales and scalars must be Float32Arrays"); return NULL; }
+  const float *scale, *scalars;
+  if (!(scale = f32(env, argv[7], &ls, "scales")) || !(scalars = f32(env, argv[8], &lsc, "scalars"))) return NULL;
   if (ls != shards || lsc != 8) { napi_throw_range_error(env, NULL, "native kernels: adam takes one scale per gradient and 8 scalars"); return NULL; }
   adam_update(n, t[0], t[1], t[2], t[3], t[4], t[5], g, scale, (int)shards, scalars);
   return NULL;
@@ -789,16 +790,12 @@ static napi_value adam(napi_env env, napi_callback_info info) {
 
 /* biasAdd(x, bias, out, channels): out = x + bias along the last axis; x's length a multiple of channels. */
 static napi_value bias_add(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 4) { napi_throw_error(env, NULL, "native kernels: biasAdd takes 4 arguments"); return NULL; }
+  if (get_args(env, info, 4, argv, "biasAdd")) return NULL;
   size_t lx, lb, lo;
-  const float* x = f32(env, argv[0], &lx, "x");
-  const float* bias = f32(env, argv[1], &lb, "bias");
-  float* out = f32(env, argv[2], &lo, "out");
-  { bool p; napi_is_exception_pending(env, &p); if (p) return NULL; }
-  if (!x || !bias || !out) { napi_throw_type_error(env, NULL, "native kernels: x, bias and out must be Float32Arrays"); return NULL; }
+  const float *x, *bias;
+  float* out;
+  if (!(x = f32(env, argv[0], &lx, "x")) || !(bias = f32(env, argv[1], &lb, "bias")) || !(out = f32(env, argv[2], &lo, "out"))) return NULL;
   int32_t channels;
   CHECK(napi_get_value_int32(env, argv[3], &channels));
   if (channels <= 0 || lx % (size_t)channels != 0 || lb != (size_t)channels || lo != lx) {
@@ -811,15 +808,12 @@ static napi_value bias_add(napi_env env, napi_callback_info info) {
 
 /* sumRows(x, out, channels): out[c] = the sum over rows of x[r][c], in row order. */
 static napi_value sum_rows(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 3) { napi_throw_error(env, NULL, "native kernels: sumRows takes 3 arguments"); return NULL; }
+  if (get_args(env, info, 3, argv, "sumRows")) return NULL;
   size_t lx, lo;
-  const float* x = f32(env, argv[0], &lx, "x");
-  float* out = f32(env, argv[1], &lo, "out");
-  { bool p; napi_is_exception_pending(env, &p); if (p) return NULL; }
-  if (!x || !out) { napi_throw_type_error(env, NULL, "native kernels: x and out must be Float32Arrays"); return NULL; }
+  const float* x;
+  float* out;
+  if (!(x = f32(env, argv[0], &lx, "x")) || !(out = f32(env, argv[1], &lo, "out"))) return NULL;
   int32_t channels;
   CHECK(napi_get_value_int32(env, argv[2], &channels));
   if (channels <= 0 || lx % (size_t)channels != 0 || lo != (size_t)channels) {
@@ -832,11 +826,10 @@ static napi_value sum_rows(napi_env env, napi_callback_info info) {
 
 /* setThreads(n): the OS threads this thread's later calls may split their rows over (1 to 8). */
 static napi_value set_threads(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
   int32_t n;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 1 || napi_get_value_int32(env, argv[0], &n) != napi_ok || n < 1 || n > MAX_THREADS) {
+  if (get_args(env, info, 1, argv, "setThreads")) return NULL;
+  if (napi_get_value_int32(env, argv[0], &n) != napi_ok || n < 1 || n > MAX_THREADS) {
     napi_throw_range_error(env, NULL, "native kernels: setThreads takes a whole number from 1 to 8");
     return NULL;
   }

@@ -8,7 +8,7 @@
 import { tf } from '../tf.js';
 import { kernelCounter } from '../kernel-counters.js';
 import { nativeKernels } from '../native-kernels.js';
-import type { KernelArgs, RawKernelArgs, WasmHeapBackend } from './heap.js';
+import { heapViews, type KernelArgs, type RawKernelArgs, type WasmHeapBackend } from './heap.js';
 
 const counter = kernelCounter(tf.Add);
 
@@ -26,13 +26,8 @@ export function add(args: KernelArgs<Record<string, never>>, original: tf.Kernel
   }
   counter.fast();
   const wasm = args.backend as WasmHeapBackend;
-  // The output first: allocating may grow the heap, which detaches views made before.
   const out = wasm.makeOutput(a.shape, 'float32');
-  native.biasAdd(
-    wasm.typedArrayFromHeap(a) as Float32Array,
-    wasm.typedArrayFromHeap(b) as Float32Array,
-    wasm.typedArrayFromHeap(out) as Float32Array,
-    channels,
-  );
+  const [as, bs, outs] = heapViews(wasm, a, b, out);
+  native.biasAdd(as, bs, outs, channels);
   return out;
 }

@@ -21,7 +21,7 @@
 import { tf } from '../tf.js';
 import { kernelCounter } from '../kernel-counters.js';
 import { nativeKernels } from '../native-kernels.js';
-import { asTensor, type KernelArgs, type RawKernelArgs, type WasmHeapBackend } from './heap.js';
+import { asTensor, heapViews, type KernelArgs, type RawKernelArgs, type WasmHeapBackend } from './heap.js';
 
 const counter = kernelCounter(tf.BatchMatMul);
 
@@ -108,14 +108,8 @@ export function nativeProduct(
   const [m, k] = attrs.transposeA ? [ca, ra] : [ra, ca];
   const n = attrs.transposeB ? rb : cb;
   const outer = (a.shape.length >= b.shape.length ? a.shape : b.shape).slice(0, -2);
-  // The output first: allocating may grow the heap, which detaches views made before.
   const out = wasm.makeOutput([...outer, m, n], 'float32');
-  native.matMul(
-    wasm.typedArrayFromHeap(a) as Float32Array,
-    wasm.typedArrayFromHeap(b) as Float32Array,
-    wasm.typedArrayFromHeap(out) as Float32Array,
-    bias ? (wasm.typedArrayFromHeap(bias) as Float32Array) : null,
-    m, n, k, attrs.transposeA, attrs.transposeB, clamp[0], clamp[1],
-  );
+  const [as, bs, outs, biases] = heapViews(wasm, a, b, out, ...(bias ? [bias] : []));
+  native.matMul(as, bs, outs, biases ?? null, m, n, k, attrs.transposeA, attrs.transposeB, clamp[0], clamp[1]);
   return out;
 }

@@ -14,7 +14,7 @@
 import { tf } from '../tf.js';
 import { kernelCounter } from '../kernel-counters.js';
 import { convGeometry, nativeKernels } from '../native-kernels.js';
-import { asTensor, type KernelArgs, type WasmHeapBackend } from './heap.js';
+import { asTensor, heapViews, type KernelArgs, type WasmHeapBackend } from './heap.js';
 
 const counter = kernelCounter(tf.Conv2DBackpropFilter);
 
@@ -40,10 +40,9 @@ export function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs<tf.C
   const native = nativeKernels();
   if (native) {
     counter.fast();
-    // The output first: allocating may grow the heap, which detaches views made before.
     const out = wasm.makeOutput([kh, kw, inChannels, outChannels], 'float32');
-    const views = [x, dy, out].map((t) => wasm.typedArrayFromHeap(t) as Float32Array);
-    native.conv2dFilterGrad(views[0], views[1], views[2], convGeometry(info), outChannels);
+    const [xs, dys, dws] = heapViews(wasm, x, dy, out);
+    native.conv2dFilterGrad(xs, dys, dws, convGeometry(info), outChannels);
     return out;
   }
   return tf.tidy(() => {
@@ -55,10 +54,12 @@ export function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs<tf.C
       counter.fast();
       // channel-major copy of x: each patch row is then made of long contiguous runs
       const planes = tf.transpose(asTensor(x), [3, 0, 1, 2]);
-      patchesByBlocks(wasm.typedArrayFromHeap(planes) as Float32Array, wasm.typedArrayFromHeap(colInfo) as Float32Array, info);
+      const [planeValues, col] = heapViews(wasm, planes, colInfo);
+      patchesByBlocks(planeValues, col, info);
     } else {
       counter.fallback(stride1 ? 'output not as wide as the input' : 'stride other than 1');
-      patchesByElements(wasm.typedArrayFromHeap(x) as Float32Array, wasm.typedArrayFromHeap(colInfo) as Float32Array, info);
+      const [xs, col] = heapViews(wasm, x, colInfo);
+      patchesByElements(xs, col, info);
     }
     const grads = tf.reshape(asTensor(dy), [n, outChannels]) as tf.Tensor2D;
     return tf.reshape(tf.matMul(cols, grads), [kh, kw, inChannels, outChannels]);

@@ -10,7 +10,7 @@
 import { tf } from '../tf.js';
 import { kernelCounter } from '../kernel-counters.js';
 import { convGeometry, nativeKernels } from '../native-kernels.js';
-import type { KernelArgs, RawKernelArgs, WasmHeapBackend } from './heap.js';
+import { heapViews, type KernelArgs, type RawKernelArgs, type WasmHeapBackend } from './heap.js';
 
 type ConvAttrs = tf.Conv2DAttrs & { activation?: tf.FusedConv2DAttrs['activation'] };
 
@@ -63,17 +63,8 @@ export function conv2d(args: KernelArgs<ConvAttrs>, original: tf.KernelConfig, k
   }
   counter.fast();
   const wasm = args.backend as WasmHeapBackend;
-  // The output first: allocating may grow the heap, which detaches views made before.
   const out = wasm.makeOutput(info.outShape, 'float32');
-  native.conv2d(
-    wasm.typedArrayFromHeap(x) as Float32Array,
-    wasm.typedArrayFromHeap(filter) as Float32Array,
-    wasm.typedArrayFromHeap(out) as Float32Array,
-    bias ? (wasm.typedArrayFromHeap(bias) as Float32Array) : null,
-    convGeometry(info),
-    info.outChannels,
-    clamp![0],
-    clamp![1],
-  );
+  const [xs, fs, ys, bs] = heapViews(wasm, x, filter, out, ...(bias ? [bias] : []));
+  native.conv2d(xs, fs, ys, bs ?? null, convGeometry(info), info.outChannels, clamp![0], clamp![1]);
   return out;
 }

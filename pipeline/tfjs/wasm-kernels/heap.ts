@@ -10,6 +10,14 @@ export interface WasmHeapBackend {
   typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
 }
 
+/**
+ * Float32 views of tensors on the wasm heap, to read and write in place. Take them after the
+ * kernel's last allocation (makeOutput): growing the wasm memory detaches views made before.
+ */
+export function heapViews(wasm: WasmHeapBackend, ...infos: tf.TensorInfo[]): Float32Array[] {
+  return infos.map((info) => wasm.typedArrayFromHeap(info) as Float32Array);
+}
+
 /** What the engine passes a kernel function. */
 export type RawKernelArgs = Parameters<tf.KernelFunc>[0];
 

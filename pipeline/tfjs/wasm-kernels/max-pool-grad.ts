@@ -12,7 +12,7 @@
  */
 import { tf } from '../tf.js';
 import { kernelCounter } from '../kernel-counters.js';
-import type { KernelArgs, RawKernelArgs, WasmHeapBackend } from './heap.js';
+import { heapViews, type KernelArgs, type RawKernelArgs, type WasmHeapBackend } from './heap.js';
 import { simdKernels, type WasmModuleHolder } from '../wasm-simd.js';
 
 const counter = kernelCounter(tf.MaxPoolGrad);
@@ -38,10 +38,7 @@ export function maxPoolGrad(args: KernelArgs<tf.MaxPoolGradAttrs>, original: tf.
   const { top: padTop, left: padLeft } = info.padInfo;
 
   const out = wasm.makeOutput(input.shape, 'float32');
-  // Views are taken after the allocation above: growing the wasm memory detaches older views.
-  const x = wasm.typedArrayFromHeap(input) as Float32Array;
-  const g = wasm.typedArrayFromHeap(dy) as Float32Array;
-  const dx = wasm.typedArrayFromHeap(out) as Float32Array;
+  const [x, g, dx] = heapViews(wasm, input, dy, out);
   const tiles2x2 =
     fh === 2 && fw === 2 && strideHeight === 2 && strideWidth === 2 && padTop === 0 && padLeft === 0 &&
     outHeight * 2 === inHeight && outWidth * 2 === inWidth;

@@ -10,7 +10,7 @@
 import { tf } from '../tf.js';
 import { kernelCounter } from '../kernel-counters.js';
 import { nativeKernels } from '../native-kernels.js';
-import type { KernelArgs, RawKernelArgs, WasmHeapBackend } from './heap.js';
+import { heapViews, type KernelArgs, type RawKernelArgs, type WasmHeapBackend } from './heap.js';
 
 const counter = kernelCounter(tf.Sum);
 
@@ -29,11 +29,10 @@ export function sum(args: KernelArgs<tf.SumAttrs>, original: tf.KernelConfig): t
   const wasm = backend as WasmHeapBackend;
   const channels = x.shape[rank - 1];
   const out = wasm.makeOutput(attrs.keepDims ? [...x.shape.slice(0, -1).map(() => 1), channels] : [channels], 'float32');
-  // Views are taken after the allocation above: growing the wasm memory detaches older views.
-  const xs = wasm.typedArrayFromHeap(x) as Float32Array;
+  const [xs, sums] = heapViews(wasm, x, out);
   const native = nativeKernels();
-  if (native) native.sumRows(xs, wasm.typedArrayFromHeap(out) as Float32Array, channels);
-  else sumLeading(xs, wasm.typedArrayFromHeap(out) as Float32Array, channels);
+  if (native) native.sumRows(xs, sums, channels);
+  else sumLeading(xs, sums, channels);
   return out;
 }
 
