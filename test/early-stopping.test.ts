@@ -11,11 +11,12 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { History, Metrics } from '../pipeline/catalog/schema.js';
-import { loadFashionMnist, PIXELS } from '../pipeline/catalog/dataset.js';
+import { loadFashionMnist, PIXELS, TRAIN_IMAGES } from '../pipeline/catalog/dataset.js';
+import { loadModel } from '../pipeline/catalog/model-io.js';
 import { RunStore } from '../pipeline/catalog/store.js';
-import { derivedSeed } from '../pipeline/data/split.js';
+import { derivedSeed, gatherImages, gatherLabels, trainValSplit } from '../pipeline/data/split.js';
 import { buildModel } from '../pipeline/ml/model.js';
-import { trainBatch } from '../pipeline/ml/trainer.js';
+import { evaluate, trainBatch } from '../pipeline/ml/trainer.js';
 import { initTf } from '../pipeline/tfjs/backend.js';
 import { tf } from '../pipeline/tfjs/tf.js';
 import { readJson, runCli, tempDir } from './helpers.js';
@@ -108,6 +109,20 @@ describe('early stopping through the real CLI (wasm, 64 images, batch 4)', () =>
     const metrics = await readJson<Metrics>(join(store.finalStepDir('checkpoint'), 'metrics.json'));
     expect(metrics.best_epoch).toBe(history.best_epoch);
     expect(metrics.epochs_run).toBe(history.rows.length);
+  });
+
+  it("the checkpoint's validation figures are its model's, evaluated afresh on the split, to the bit", async () => {
+    // checkpoint takes them from the best epoch's history row instead of evaluating again
+    const metrics = await readJson<Metrics>(join(store.finalStepDir('checkpoint'), 'metrics.json'));
+    const model = await loadModel(join(store.finalStepDir('checkpoint'), 'model.json'));
+    const { train } = await loadFashionMnist(datasetDir());
+    const { val } = trainValSplit(TRAIN_IMAGES, 64, 8, SEED);
+    const fresh = evaluate(model, gatherImages(train.images, val), gatherLabels(train.labels, val));
+    model.dispose();
+    expect(metrics.val).toEqual({ loss: fresh.loss, accuracy: fresh.accuracy, count: 8 });
+    // and they are not the last epoch's
+    const history = await readJson<History>(join(store.finalStepDir('train'), 'history.json'));
+    expect(fresh.loss).not.toBe(history.rows[LAST - 1].val_loss);
   });
 
   it('keeps the best epoch when the state rotates: the newest, the previous and the best', () => {

@@ -15,7 +15,7 @@ import { gatherImages, gatherLabels } from '../pipeline/data/split.js';
 import { tf } from '../pipeline/tfjs/tf.js';
 import { initTf } from '../pipeline/tfjs/backend.js';
 import { createTrainer } from '../pipeline/ml/parallel-trainer.js';
-import { trainBatch } from '../pipeline/ml/trainer.js';
+import { evaluate, trainBatch } from '../pipeline/ml/trainer.js';
 import { WASM_TRAINING_KERNELS, wasmTrainingKernel } from '../pipeline/tfjs/wasm-kernels.js';
 import { kernelCounts, resetKernelCounts, type KernelCount } from '../pipeline/tfjs/kernel-counters.js';
 import { nativeKernels, setNativeKernels } from '../pipeline/tfjs/native-kernels.js';
@@ -411,11 +411,15 @@ describe('kernel counters', () => {
 describe("the book's model on wasm", () => {
   let images: Float32Array;
   let labels: Int32Array;
+  /** 1,100 other test images: 3 evaluation batches (500, 500, 100) */
+  let validation: { x: Float32Array; y: Int32Array };
   beforeAll(async () => {
     const { test } = await loadFashionMnist(DEBIAN_DIR);
     const indices = Array.from({ length: 64 }, (_, i) => i * 97);
     images = gatherImages(test.images, indices);
     labels = gatherLabels(test.labels, indices);
+    const held = Array.from({ length: 1100 }, (_, i) => 8000 + i);
+    validation = { x: gatherImages(test.images, held), y: gatherLabels(test.labels, held) };
   });
 
   it('computes the same gradients as cpu for a batch of real images', async () => {
@@ -528,16 +532,18 @@ describe("the book's model on wasm", () => {
     optimizer.dispose();
   });
 
-  it('trains in 2 worker threads (createTrainer) to the same bits as trainBatch on one', async () => {
+  it('trains and validates in 2 worker threads (createTrainer) to the same bits as trainBatch and evaluate on one', async () => {
     await tf.setBackend('wasm');
     const batch = 15; // uneven shards: 8 and 7
     const parallel = { model: buildModel(5), optimizer: tf.train.adam() };
     const serial = { model: buildModel(5), optimizer: tf.train.adam() };
     const weights = (m: tf.LayersModel) => m.getWeights().map((w) => Array.from(new Uint32Array((w.dataSync() as Float32Array).slice().buffer)));
     const initial = weights(serial.model);
-    const trainer = await createTrainer(parallel.model, parallel.optimizer, { threads: 2, backend: 'wasm', maxBatch: batch });
+    const trainer = await createTrainer(parallel.model, parallel.optimizer, { threads: 2, backend: 'wasm', maxBatch: batch, validation });
     try {
       expect(trainer.threads).toBe(2);
+      // untrained: the worker's batch (the second) is evaluated on the weights it was sent, too
+      expect(trainer.validate()).toEqual(evaluate(serial.model, validation.x, validation.y));
       // 4 steps of 15, then a batch of 1: shard 1 empty, its thread computes nothing
       const steps = [...Array.from({ length: 4 }, (_, i) => [i * batch, batch]), [4 * batch, 1]];
       for (const [step, [start, n]] of steps.entries()) {
@@ -553,6 +559,15 @@ describe("the book's model on wasm", () => {
       }
       const trained = weights(serial.model);
       expect(trained.map((w) => w.length)).toEqual([288, 32, 18432, 64, 313600, 100, 1000, 10]);
+      // validation after training: batches 0 and 2 here, 1 on the worker, the losses added in order
+      const threadedVal = trainer.validate();
+      const oneVal = evaluate(serial.model, validation.x, validation.y);
+      expect(threadedVal).toEqual(oneVal);
+      expect(oneVal.predictions).toHaveLength(1100);
+      expect(oneVal.loss).toBeGreaterThan(0);
+      // 5 steps of 15 images: better than the 10% of guessing, far from done
+      expect(oneVal.accuracy).toBeGreaterThan(0.2);
+      expect(oneVal.accuracy).toBeLessThan(0.9);
       // and it did train: every weight tensor moved from its initial values
       trained.forEach((w, i) => expect(w, `weight ${i}`).not.toEqual(initial[i]));
     } finally {
@@ -563,6 +578,25 @@ describe("the book's model on wasm", () => {
       }
     }
   });
+});
+
+describe('createTrainer without a validation set', () => {
+  for (const threads of [1, 2]) {
+    it(`${threads} thread(s): validate() says what is missing`, async () => {
+      await tf.setBackend('wasm');
+      const model = buildModel(5);
+      const optimizer = tf.train.adam();
+      const trainer = await createTrainer(model, optimizer, { threads, backend: 'wasm', maxBatch: 4 });
+      try {
+        expect(trainer.threads).toBe(threads);
+        expect(() => trainer.validate()).toThrow('validate(): this trainer was made without a validation set (createTrainer opts.validation)');
+      } finally {
+        await trainer.dispose();
+        model.dispose();
+        optimizer.dispose();
+      }
+    });
+  }
 });
 
 describe('createTrainer when a worker cannot start', () => {

@@ -5,24 +5,47 @@
  * the step's weights from shared memory, computes the gradients of its shard and writes them
  * back. The main thread averages them in shard order and takes the Adam step: the same operations
  * on the same numbers as trainBatch's shards one after the other, so 1 and 2 threads give the
- * same bits. Each thread runs wasm single-threaded: an XNNPACK thread pool beside the worker made
- * a step 30% slower.
+ * same bits. Validation is shared the same way: each thread evaluates every other batch of
+ * trainer.ts evaluate, and the main thread adds the batches' losses in order. Each thread runs
+ * wasm single-threaded: an XNNPACK thread pool beside the worker made a step 30% slower.
  *
- * Steps are synchronised with Atomics on SharedArrayBuffers: no messages on the hot path.
+ * Tasks are synchronised with Atomics on SharedArrayBuffers: no messages on the hot path.
  */
 import { Worker } from 'node:worker_threads';
 import { PIXELS } from '../catalog/dataset.js';
 import { tf } from '../tfjs/tf.js';
 import { setNativeThreads } from '../tfjs/native-kernels.js';
 import type { WasmHeapBackend } from '../tfjs/wasm-kernels/heap.js';
-import { applyShards, SHARDS, shardGradients, shardRanges, trainableVariables, trainBatch, type BatchResult, type ShardGradients } from './trainer.js';
+import {
+  applyShards,
+  evaluate,
+  evaluateBatch,
+  evaluationBatches,
+  evaluationTotals,
+  SHARDS,
+  shardGradients,
+  shardRanges,
+  trainableVariables,
+  trainBatch,
+  type BatchResult,
+  type EvalResult,
+  type ShardGradients,
+} from './trainer.js';
 
 /** What trains the model, one batch per call. */
 export interface Trainer {
   /** threads computing shards (1: this one) */
   readonly threads: number;
   step(images: Float32Array, labels: Int32Array, stepSeed: number): BatchResult;
+  /** trainer.ts evaluate of the model on the validation set given at creation, its batches over the threads: the same bits */
+  validate(): EvalResult;
   dispose(): Promise<void>;
+}
+
+/** The held-out samples the trainer validates on (images [n * PIXELS] in [0, 1], labels [n]). */
+export interface ValidationSet {
+  x: Float32Array;
+  y: Int32Array;
 }
 
 /**
@@ -32,13 +55,23 @@ export interface Trainer {
 export async function createTrainer(
   model: tf.LayersModel,
   optimizer: tf.Optimizer,
-  opts: { threads: number; backend: string; maxBatch: number },
+  opts: { threads: number; backend: string; maxBatch: number; validation?: ValidationSet },
 ): Promise<Trainer> {
   const threads = opts.backend === 'wasm' ? Math.min(opts.threads, SHARDS) : 1;
   if (threads === 1) {
-    return { threads, step: (images, labels, seed) => trainBatch(model, optimizer, images, labels, seed), dispose: async () => undefined };
+    return {
+      threads,
+      step: (images, labels, seed) => trainBatch(model, optimizer, images, labels, seed),
+      validate: () => evaluate(model, ...validationSet(opts.validation)),
+      dispose: async () => undefined,
+    };
   }
-  return ParallelTrainer.start(model, optimizer, threads, opts.maxBatch);
+  return ParallelTrainer.start(model, optimizer, threads, opts.maxBatch, opts.validation);
+}
+
+function validationSet(set: ValidationSet | undefined): [Float32Array, Int32Array] {
+  if (!set) throw new Error('validate(): this trainer was made without a validation set (createTrainer opts.validation)');
+  return [set.x, set.y];
 }
 
 /**
@@ -49,11 +82,15 @@ const WORKER_BOOTSTRAP = `import(${JSON.stringify(import.meta.resolve('tsx/esm/a
   .then(({ tsImport }) => tsImport(${JSON.stringify(new URL('./shard-worker.ts', import.meta.url).href)}, ${JSON.stringify(import.meta.url)}))`;
 
 /** Control slots (Int32Array indices). */
-const GO = 0; // the step the main thread asks for; -1 = stop
-const SEED = 1; // that step's seed
-const FAILED = 2; // 1 + the thread that failed (its message is in `error`)
-const SIZE = 3; // SHARDS slots: shard sizes
-const DONE = SIZE + SHARDS; // one slot per thread: the step whose shards it has written
+const GO = 0; // the task the main thread asks for (counted); -1 = stop
+const TASK = 1; // what that task is: TRAIN or VALIDATE
+const SEED = 2; // a TRAIN task's seed
+const FAILED = 3; // 1 + the thread that failed (its message is in `error`)
+const SIZE = 4; // SHARDS slots: shard sizes
+const DONE = SIZE + SHARDS; // one slot per thread: the task it has finished
+
+const TRAIN = 0; // compute your shards of the batch
+const VALIDATE = 1; // evaluate your batches of the validation set
 
 /** How long the main thread waits for a worker's shard before it takes the worker for dead. */
 const STALL_MS = 120_000;
@@ -70,6 +107,12 @@ export interface SharedLayout {
   /** per shard: mean loss, correct count */
   stats: SharedArrayBuffer;
   error: SharedArrayBuffer;
+  /** the validation set (float32 images, int32 labels), when there is one */
+  valImages?: SharedArrayBuffer;
+  valLabels?: SharedArrayBuffer;
+  /** per validation batch: its loss sum (float64); per validation sample: its prediction (int32) */
+  valLoss?: SharedArrayBuffer;
+  valPredictions?: SharedArrayBuffer;
 }
 
 export interface WorkerInit {
@@ -81,6 +124,40 @@ export interface WorkerInit {
 
 /** The shards thread t computes. */
 const shardsOf = (t: number, threads: number) => Array.from({ length: SHARDS }, (_, r) => r).filter((r) => r % threads === t);
+
+/** The validation batches thread t evaluates (every threads-th, so each thread has as many, give or take one). */
+const valBatchesOf = (t: number, threads: number, n: number) => evaluationBatches(n).map((b, i) => ({ ...b, i })).filter(({ i }) => i % threads === t);
+
+/** Thread t's validation batches of the shared set: the loss sums and predictions written in place. */
+function validateBatches(model: tf.LayersModel, layout: SharedLayout, t: number): void {
+  const { valImages, valLabels, valLoss, valPredictions } = layout;
+  if (!valImages || !valLabels || !valLoss || !valPredictions) throw new Error('validate(): this trainer was made without a validation set (createTrainer opts.validation)');
+  const images = new Float32Array(valImages);
+  const labels = new Int32Array(valLabels);
+  const losses = new Float64Array(valLoss);
+  const predictions = new Int32Array(valPredictions);
+  for (const { start, end, i } of valBatchesOf(t, layout.threads, labels.length)) {
+    const batch = evaluateBatch(model, images.subarray(start * PIXELS, end * PIXELS), labels.subarray(start, end));
+    losses[i] = batch.lossSum;
+    predictions.set(batch.predictions, start);
+  }
+}
+
+/** The model's trainable weights, in order, into shared memory (what a worker takes before each task). */
+function shareWeights(vars: tf.Variable[], layout: SharedLayout): void {
+  const weights = new Float32Array(layout.weights);
+  let at = 0;
+  for (const v of vars) {
+    weights.set(heapView(v), at);
+    at += v.size;
+  }
+}
+
+function shared<T extends Float32Array | Int32Array>(array: T): SharedArrayBuffer {
+  const buffer = new SharedArrayBuffer(array.byteLength);
+  new (array.constructor as new (b: SharedArrayBuffer) => T)(buffer).set(array);
+  return buffer;
+}
 
 function publish(ctrl: Int32Array, slot: number, value: number): void {
   Atomics.store(ctrl, slot, value);
@@ -95,7 +172,7 @@ function failure(layout: SharedLayout): Error {
 }
 
 class ParallelTrainer implements Trainer {
-  private stepNo = 0;
+  private taskNo = 0;
   private readonly ctrl: Int32Array;
 
   private constructor(
@@ -111,7 +188,7 @@ class ParallelTrainer implements Trainer {
     return this.layout.threads;
   }
 
-  static async start(model: tf.LayersModel, optimizer: tf.Optimizer, threads: number, maxBatch: number): Promise<ParallelTrainer> {
+  static async start(model: tf.LayersModel, optimizer: tf.Optimizer, threads: number, maxBatch: number, validation?: ValidationSet): Promise<ParallelTrainer> {
     const params = trainableVariables(model).reduce((n, v) => n + v.size, 0);
     const maxShard = Math.ceil(maxBatch / SHARDS);
     const layout: SharedLayout = {
@@ -125,6 +202,12 @@ class ParallelTrainer implements Trainer {
       grads: new SharedArrayBuffer(4 * SHARDS * params),
       stats: new SharedArrayBuffer(8 * 2 * SHARDS),
       error: new SharedArrayBuffer(2048),
+      ...(validation && {
+        valImages: shared(validation.x),
+        valLabels: shared(validation.y),
+        valLoss: new SharedArrayBuffer(8 * evaluationBatches(validation.y.length).length),
+        valPredictions: new SharedArrayBuffer(4 * validation.y.length),
+      }),
     };
     const workers: Worker[] = [];
     const trainer = new ParallelTrainer(model, optimizer, layout, workers);
@@ -148,13 +231,40 @@ class ParallelTrainer implements Trainer {
   }
 
   step(images: Float32Array, labels: Int32Array, stepSeed: number): BatchResult {
-    // the shards take the cores: this thread's products run on this thread alone meanwhile
+    return this.onOwnCore(() => this.runStep(images, labels, stepSeed));
+  }
+
+  validate(): EvalResult {
+    return this.onOwnCore(() => {
+      const { layout } = this;
+      shareWeights(trainableVariables(this.model), layout);
+      const task = this.post(VALIDATE);
+      validateBatches(this.model, layout, 0);
+      this.waitForWorkers(task);
+      return evaluationTotals(new Int32Array(layout.valLabels!), new Float64Array(layout.valLoss!), new Int32Array(layout.valPredictions!).slice());
+    });
+  }
+
+  /** The threads take the cores: this thread's products run on this thread alone meanwhile. */
+  private onOwnCore<T>(work: () => T): T {
     const nativeThreads = setNativeThreads(1);
     try {
-      return this.runStep(images, labels, stepSeed);
+      return work();
     } finally {
       setNativeThreads(nativeThreads);
     }
+  }
+
+  /** Asks the workers for a task; returns its number. */
+  private post(task: number): number {
+    Atomics.store(this.ctrl, TASK, task);
+    const n = ++this.taskNo;
+    publish(this.ctrl, GO, n);
+    return n;
+  }
+
+  private waitForWorkers(task: number): void {
+    for (let t = 1; t < this.layout.threads; t++) this.waitFor(DONE + t, task);
   }
 
   private runStep(images: Float32Array, labels: Int32Array, stepSeed: number): BatchResult {
@@ -162,12 +272,7 @@ class ParallelTrainer implements Trainer {
     const n = labels.length;
     if (n > layout.maxShard * SHARDS) throw new Error(`a batch of ${n} is larger than the ${layout.maxShard * SHARDS} the trainer was made for`);
     const ranges = shardRanges(n);
-    const weights = new Float32Array(layout.weights);
-    let at = 0;
-    for (const v of trainableVariables(this.model)) {
-      weights.set(heapView(v), at);
-      at += v.size;
-    }
+    shareWeights(trainableVariables(this.model), layout);
     const sharedImages = new Float32Array(layout.images);
     const sharedLabels = new Int32Array(layout.labels);
     ranges.forEach(({ start, size }, r) => {
@@ -177,15 +282,14 @@ class ParallelTrainer implements Trainer {
       sharedLabels.set(labels.subarray(start, start + size), r * layout.maxShard);
     });
     Atomics.store(ctrl, SEED, stepSeed | 0);
-    const step = ++this.stepNo;
-    publish(ctrl, GO, step);
+    const task = this.post(TRAIN);
 
     const shards: (ShardGradients & { size: number })[] = [];
     for (const [r, { start, size }] of ranges.entries()) {
       if (r % layout.threads !== 0 || size === 0) continue;
       shards[r] = { size, ...shardGradients(this.model, images.subarray(start * PIXELS, (start + size) * PIXELS), labels.subarray(start, start + size), stepSeed | 0, r) };
     }
-    for (let t = 1; t < layout.threads; t++) this.waitFor(DONE + t, step);
+    this.waitForWorkers(task);
     const grads = new Float32Array(layout.grads);
     const stats = new Float64Array(layout.stats);
     const vars = trainableVariables(this.model);
@@ -231,21 +335,20 @@ class ParallelTrainer implements Trainer {
   }
 }
 
-/** The worker side (shard-worker.ts): a copy of the model's architecture that computes its shards until told to stop. */
+/** The worker side (shard-worker.ts): a copy of the model's architecture that does its part of each task until told to stop. */
 export async function serveShards(init: WorkerInit, ready: () => void): Promise<void> {
   const { layout, thread } = init;
   const ctrl = new Int32Array(layout.ctrl);
   const model = await tf.models.modelFromJSON({ modelTopology: init.topology } as tf.io.ModelJSON);
   const vars = trainableVariables(model);
-  const mine = shardsOf(thread, layout.threads);
   ready();
   let last = 0;
   for (;;) {
     Atomics.wait(ctrl, GO, last);
-    const step = Atomics.load(ctrl, GO);
-    if (step === -1) break;
-    if (step === last) continue;
-    last = step;
+    const task = Atomics.load(ctrl, GO);
+    if (task === -1) break;
+    if (task === last) continue;
+    last = task;
     try {
       const weights = new Float32Array(layout.weights);
       let at = 0;
@@ -255,24 +358,8 @@ export async function serveShards(init: WorkerInit, ready: () => void): Promise<
         value.dispose();
         at += v.size;
       }
-      const grads = new Float32Array(layout.grads);
-      const stats = new Float64Array(layout.stats);
-      const seed = Atomics.load(ctrl, SEED);
-      for (const r of mine) {
-        const size = Atomics.load(ctrl, SIZE + r);
-        if (size === 0) continue;
-        const images = new Float32Array(layout.images, 4 * r * layout.maxShard * PIXELS, size * PIXELS);
-        const labels = new Int32Array(layout.labels, 4 * r * layout.maxShard, size);
-        const shard = shardGradients(model, images, labels, seed, r);
-        let offset = r * layout.params;
-        for (const g of shard.grads as tf.Tensor[]) {
-          grads.set(heapView(g), offset);
-          offset += g.size;
-        }
-        tf.dispose(shard.grads as tf.Tensor[]);
-        stats[2 * r] = shard.loss;
-        stats[2 * r + 1] = shard.correct;
-      }
+      if (Atomics.load(ctrl, TASK) === VALIDATE) validateBatches(model, layout, thread);
+      else computeShards(model, layout, thread);
     } catch (err) {
       const bytes = new TextEncoder().encode((err as Error).message).subarray(0, layout.error.byteLength - 1);
       new Uint8Array(layout.error).set(bytes);
@@ -280,9 +367,32 @@ export async function serveShards(init: WorkerInit, ready: () => void): Promise<
       Atomics.notify(ctrl, DONE + thread);
       break;
     }
-    publish(ctrl, DONE + thread, step);
+    publish(ctrl, DONE + thread, task);
   }
   model.dispose();
+}
+
+/** A worker's shards of the batch in shared memory: their gradients and stats written in place. */
+function computeShards(model: tf.LayersModel, layout: SharedLayout, thread: number): void {
+  const ctrl = new Int32Array(layout.ctrl);
+  const grads = new Float32Array(layout.grads);
+  const stats = new Float64Array(layout.stats);
+  const seed = Atomics.load(ctrl, SEED);
+  for (const r of shardsOf(thread, layout.threads)) {
+    const size = Atomics.load(ctrl, SIZE + r);
+    if (size === 0) continue;
+    const images = new Float32Array(layout.images, 4 * r * layout.maxShard * PIXELS, size * PIXELS);
+    const labels = new Int32Array(layout.labels, 4 * r * layout.maxShard, size);
+    const shard = shardGradients(model, images, labels, seed, r);
+    let offset = r * layout.params;
+    for (const g of shard.grads as tf.Tensor[]) {
+      grads.set(heapView(g), offset);
+      offset += g.size;
+    }
+    tf.dispose(shard.grads as tf.Tensor[]);
+    stats[2 * r] = shard.loss;
+    stats[2 * r + 1] = shard.correct;
+  }
 }
 
 /**

@@ -152,32 +152,53 @@ export interface EvalResult {
   predictions: Int32Array;
 }
 
-/** Loss, accuracy and predictions over a whole set, in inference mode (no dropout). */
-export function evaluate(
-  model: tf.LayersModel,
-  images: Float32Array,
-  labels: Uint8Array | Int32Array,
-  batchSize = 500,
-): EvalResult {
+/** The batch size of evaluation: inference only, so larger than training's. */
+export const EVAL_BATCH = 500;
+
+/** The batches evaluate works in: consecutive, of EVAL_BATCH samples (the last one shorter). */
+export function evaluationBatches(n: number): { start: number; end: number }[] {
+  return Array.from({ length: Math.ceil(n / EVAL_BATCH) }, (_, b) => ({ start: b * EVAL_BATCH, end: Math.min(n, (b + 1) * EVAL_BATCH) }));
+}
+
+/**
+ * One batch of evaluate, in inference mode (no dropout): the sum of its losses (the float32 mean
+ * times the batch size, as Keras sums) and its predicted classes.
+ */
+export function evaluateBatch(model: tf.LayersModel, images: Float32Array, labels: ArrayLike<number>): { lossSum: number; predictions: Int32Array } {
   const n = labels.length;
-  const predictions = new Int32Array(n);
-  let lossSum = 0;
+  const [loss, pred] = tf.tidy(() => {
+    const x = tf.tensor4d(images, [n, ...IMAGE_SHAPE]);
+    const y = tf.tensor1d(Int32Array.from(labels), 'int32');
+    const probs = model.predict(x) as tf.Tensor2D;
+    return [tf.mul(sparseCrossEntropy(y, probs), n), tf.argMax(probs, -1)];
+  });
+  const lossSum = (loss.dataSync() as Float32Array)[0];
+  const predictions = (pred.dataSync() as Int32Array).slice();
+  tf.dispose([loss, pred]);
+  return { lossSum, predictions };
+}
+
+/**
+ * evaluate's result from its batches' loss sums (in batch order: the same roundings wherever the
+ * batches were computed) and the predictions of the whole set.
+ */
+export function evaluationTotals(labels: ArrayLike<number>, lossSums: ArrayLike<number>, predictions: Int32Array): EvalResult {
+  let loss = 0;
+  for (let b = 0; b < lossSums.length; b++) loss += lossSums[b];
   let correct = 0;
-  for (let start = 0; start < n; start += batchSize) {
-    const end = Math.min(n, start + batchSize);
-    const [loss, pred] = tf.tidy(() => {
-      const x = tf.tensor4d(images.subarray(start * PIXELS, end * PIXELS), [end - start, ...IMAGE_SHAPE]);
-      const y = tf.tensor1d(Int32Array.from(labels.subarray(start, end)), 'int32');
-      const probs = model.predict(x) as tf.Tensor2D;
-      return [tf.mul(sparseCrossEntropy(y, probs), end - start), tf.argMax(probs, -1)];
-    });
-    lossSum += (loss.dataSync() as Float32Array)[0];
-    const p = pred.dataSync() as Int32Array;
-    predictions.set(p, start);
-    for (let i = 0; i < p.length; i++) if (p[i] === labels[start + i]) correct++;
-    tf.dispose([loss, pred]);
-  }
-  return { loss: lossSum / n, accuracy: correct / n, predictions };
+  for (let i = 0; i < labels.length; i++) if (predictions[i] === labels[i]) correct++;
+  return { loss: loss / labels.length, accuracy: correct / labels.length, predictions };
+}
+
+/** Loss, accuracy and predictions over a whole set, in inference mode, on this thread. */
+export function evaluate(model: tf.LayersModel, images: Float32Array, labels: Uint8Array | Int32Array): EvalResult {
+  const predictions = new Int32Array(labels.length);
+  const lossSums = evaluationBatches(labels.length).map(({ start, end }) => {
+    const batch = evaluateBatch(model, images.subarray(start * PIXELS, end * PIXELS), labels.subarray(start, end));
+    predictions.set(batch.predictions, start);
+    return batch.lossSum;
+  });
+  return evaluationTotals(labels, lossSums, predictions);
 }
 
 /** The model's class probabilities for the first `count` images (one row per image). */

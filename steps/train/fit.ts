@@ -12,7 +12,6 @@ import { derivedSeed, gatherImages, gatherLabels, permutation, type TrainValSpli
 import { adam } from '../../pipeline/ml/adam.js';
 import { buildModel } from '../../pipeline/ml/model.js';
 import type { Trainer } from '../../pipeline/ml/parallel-trainer.js';
-import { evaluate } from '../../pipeline/ml/trainer.js';
 import { tf } from '../../pipeline/tfjs/tf.js';
 
 /** Keras EarlyStopping(monitor='val_loss', patience, restore_best_weights=True), replayed over rows. */
@@ -39,19 +38,17 @@ export function freshStart(p: Params): { model: tf.LayersModel; optimizer: tf.Op
 
 export interface Fit {
   model: tf.LayersModel;
-  /** takes the Adam steps on `model`, on one thread or more */
+  /** takes the Adam steps on `model` and validates it (on the validation split), on one thread or more */
   trainer: Trainer;
   train: ImageSet;
   split: TrainValSplit;
-  /** the validation images and labels, gathered once */
-  val: { x: Float32Array; y: Int32Array };
 }
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** One epoch: a seeded shuffle, one Adam step per batch (with seeded dropout), then validation. */
 export async function trainEpoch(fit: Fit, p: Params, epoch: number, log: Logger): Promise<HistoryRow> {
-  const { model, trainer, train, split } = fit;
+  const { trainer, train, split } = fit;
   const n = p.trainSize;
   const batches = Math.ceil(n / p.batchSize);
   const xBuf = new Float32Array(p.batchSize * PIXELS);
@@ -76,7 +73,7 @@ export async function trainEpoch(fit: Fit, p: Params, epoch: number, log: Logger
   }
   bar.stop();
   const trainSeconds = (performance.now() - started) / 1000;
-  const val = evaluate(model, fit.val.x, fit.val.y);
+  const val = trainer.validate();
   return {
     epoch,
     loss: lossSum / n,

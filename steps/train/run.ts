@@ -49,11 +49,12 @@ export async function train({ params: p, inputs, outputs, log, backend, force }:
     log.info(done ? `train: all ${rows.length} epochs are saved for these params, data, backend and training code: replaying them, no training` : `train: resuming after epoch ${rows.length}`);
   }
   if (!state.stop && rows.length < p.epochs) {
-    const trainer = await createTrainer(model, optimizer, { threads: p.threads ?? 1, backend, maxBatch: p.batchSize });
+    const validation = { x: gatherImages(data.train.images, split.val), y: gatherLabels(data.train.labels, split.val) };
+    const trainer = await createTrainer(model, optimizer, { threads: p.threads ?? 1, backend, maxBatch: p.batchSize, validation });
     try {
       // The count the trainer really has (the tests read this line), not the one asked for.
       log.info(`train: ${trainer.threads} thread(s), ${SHARDS / trainer.threads} shard(s) of each batch per thread`);
-      const fit: Fit = { model, trainer, train: data.train, split, val: { x: gatherImages(data.train.images, split.val), y: gatherLabels(data.train.labels, split.val) } };
+      const fit: Fit = { model, trainer, train: data.train, split };
       for (let epoch = rows.length + 1; epoch <= p.epochs && !state.stop; epoch++) {
         const row = await trainEpoch(fit, p, epoch, log);
         rows.push(row);
