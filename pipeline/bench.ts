@@ -35,7 +35,12 @@ type Backend = (typeof BACKENDS)[number];
 
 /** The pure-JS cpu backend trains at a few samples per second: it gets a token run. */
 const CPU_SAMPLES = 64;
-const WARMUP_STEPS = 5;
+/**
+ * Untimed steps first (PyTorch's too): a worker thread's own engine warms up over its first tens of
+ * steps (2 threads measured 1,053-1,146 samples/s after 5, 1,262-1,319 after 50, side by side),
+ * while the pipeline trains 1,500 steps an epoch.
+ */
+const WARMUP_STEPS = 50;
 const PREDICT_BATCH = 256;
 const SEED = 42;
 /** Set in a child process: the backend it measures (and the options, as JSON). */
