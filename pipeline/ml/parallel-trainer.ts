@@ -69,8 +69,10 @@ export async function createTrainer(
   return ParallelTrainer.start(model, optimizer, threads, opts.maxBatch, opts.validation);
 }
 
+const NO_VALIDATION_SET = 'validate(): this trainer was made without a validation set (createTrainer opts.validation)';
+
 function validationSet(set: ValidationSet | undefined): [Float32Array, Int32Array] {
-  if (!set) throw new Error('validate(): this trainer was made without a validation set (createTrainer opts.validation)');
+  if (!set) throw new Error(NO_VALIDATION_SET);
   return [set.x, set.y];
 }
 
@@ -131,7 +133,7 @@ const valBatchesOf = (t: number, threads: number, n: number) => evaluationBatche
 /** Thread t's validation batches of the shared set: the loss sums and predictions written in place. */
 function validateBatches(model: tf.LayersModel, layout: SharedLayout, t: number): void {
   const { valImages, valLabels, valLoss, valPredictions } = layout;
-  if (!valImages || !valLabels || !valLoss || !valPredictions) throw new Error('validate(): this trainer was made without a validation set (createTrainer opts.validation)');
+  if (!valImages || !valLabels || !valLoss || !valPredictions) throw new Error(NO_VALIDATION_SET);
   const images = new Float32Array(valImages);
   const labels = new Int32Array(valLabels);
   const losses = new Float64Array(valLoss);
@@ -235,13 +237,16 @@ class ParallelTrainer implements Trainer {
   }
 
   validate(): EvalResult {
+    const { layout } = this;
+    const { valLabels, valLoss, valPredictions } = layout;
+    // before the worker is asked: it would fail too, and a failed worker is gone
+    if (!valLabels || !valLoss || !valPredictions) throw new Error(NO_VALIDATION_SET);
     return this.onOwnCore(() => {
-      const { layout } = this;
       shareWeights(trainableVariables(this.model), layout);
       const task = this.post(VALIDATE);
       validateBatches(this.model, layout, 0);
       this.waitForWorkers(task);
-      return evaluationTotals(new Int32Array(layout.valLabels!), new Float64Array(layout.valLoss!), new Int32Array(layout.valPredictions!).slice());
+      return evaluationTotals(new Int32Array(valLabels), new Float64Array(valLoss), new Int32Array(valPredictions).slice());
     });
   }
 

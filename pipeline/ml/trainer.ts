@@ -153,7 +153,7 @@ export interface EvalResult {
 }
 
 /** The batch size of evaluation: inference only, so larger than training's. */
-export const EVAL_BATCH = 500;
+const EVAL_BATCH = 500;
 
 /** The batches evaluate works in: consecutive, of EVAL_BATCH samples (the last one shorter). */
 export function evaluationBatches(n: number): { start: number; end: number }[] {
