@@ -28,7 +28,10 @@ export const checkpointStep = defineStep({
   async run({ params: p, inputs, outputs, log }) {
     // TensorFlow.js (through the trainer) loads only when the step runs.
     const { evaluate: evaluateSplit, probabilities } = await import('../pipeline/ml/trainer.js');
-    const { exportKeras } = await import('../pipeline/catalog/keras/index.js');
+    // h5wasm's 4 MB module keeps tsx's loader thread busy for about 2 s: it loads meanwhile (the
+    // catch only keeps a failure for the await below, after an evaluation that failed first)
+    const keras = import('../pipeline/catalog/keras/index.js');
+    keras.catch(() => undefined);
     const history = inputs.history ? await inputs.history.read() : null;
     const model = await inputs.best.load();
     const data = await inputs.dataset.load();
@@ -52,6 +55,7 @@ export const checkpointStep = defineStep({
     }
     await outputs.model.save(model);
     // A fixed date_saved: the same run gives the same bytes, which the diff and CI compare.
+    const { exportKeras } = await keras;
     await exportKeras(model, outputs.keras.path, { dateSaved: KERAS_DATE_SAVED });
     await outputs.metrics.write(metrics);
     const { val } = metrics;
