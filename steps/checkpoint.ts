@@ -1,6 +1,7 @@
 /**
  * `checkpoint`: the best model in the TensorFlow.js layers format and as a Keras 3 `.keras` file,
- * and its metrics on the validation split and the 10,000 test images (with the test confusion matrix).
+ * and its metrics: on the 10,000 test images, evaluated here (with the test confusion matrix), and
+ * on the validation split, the best epoch's from the training history.
  */
 import { FIRST_TEST_IMAGES, type Metrics } from '../pipeline/catalog/schema.js';
 import { defineStep } from '../pipeline/catalog/store.js';

@@ -542,7 +542,7 @@ describe("the book's model on wasm", () => {
     const trainer = await createTrainer(parallel.model, parallel.optimizer, { threads: 2, backend: 'wasm', maxBatch: batch, validation });
     try {
       expect(trainer.threads).toBe(2);
-      // untrained: the worker's batch (the second) is evaluated on the weights it was sent, too
+      // untrained: the worker evaluates the second batch on the weights it was sent
       expect(trainer.validate()).toEqual(evaluate(serial.model, validation.x, validation.y));
       // 4 steps of 15, then a batch of 1: shard 1 empty, its thread computes nothing
       const steps = [...Array.from({ length: 4 }, (_, i) => [i * batch, batch]), [4 * batch, 1]];
