@@ -253,6 +253,43 @@ static inline float clamp_like_xnnpack(float v, float lo, float hi, int intRelu)
   return v < hi ? v : hi;
 }
 
+/*
+ * How an output in [lo, hi] is clamped: not at all when unbounded (XNNPACK runs such an output
+ * through its linear kernels, which leave NaN as it is), and a convolution's relu on the bits.
+ */
+static inline void clamp_mode(float lo, float hi, int convolution, int* clamp, int* intRelu) {
+  *clamp = !(lo == -__builtin_inff() && hi == __builtin_inff());
+  *intRelu = convolution && lo == 0.0f && hi == __builtin_inff();
+}
+
+/*
+ * B's panels for k in [k0, k0 + kn), N columns: a full panel read in place where B's rows are
+ * contiguous, any other packed into bp (kc * NR floats a panel); panel jb at bpanel[jb], its row
+ * stride ldb[jb].
+ */
+static void b_panels(const operand* B, size_t N, size_t k0, size_t kn, size_t kc, float* bp, const float** bpanel, size_t* ldb) {
+  const int inPlace = !B->patches && B->cs == 1;
+  for (size_t jb = 0, panels = (N + NR - 1) / NR; jb < panels; jb++) {
+    const size_t j0 = jb * NR;
+    const int nr = (int)(N - j0 < NR ? N - j0 : NR);
+    if (inPlace && nr == NR) {
+      bpanel[jb] = B->base + (ptrdiff_t)k0 * B->rs + j0;
+      ldb[jb] = (size_t)B->rs;
+    } else {
+      pack_b(B, k0, kn, j0, nr, bp + jb * kc * NR);
+      bpanel[jb] = bp + jb * kc * NR;
+      ldb[jb] = NR;
+    }
+  }
+}
+
+/* A tile's starting sums: the bias of its nr columns (from column j0), else +0. */
+static inline void bias_tile(float* init, const float* bias, size_t j0, int nr) {
+  for (int r = 0; r < MR; r++) {
+    for (int col = 0; col < NR; col++) init[r * NR + col] = bias && col < nr ? bias[j0 + col] : 0.0f;
+  }
+}
+
 /* The first mr rows and nr columns of a tile into C (row stride crs, column stride ccs), clamped. */
 static inline void store_tile(const float* tile, int mr, int nr, float* c, ptrdiff_t crs, ptrdiff_t ccs, int clamp,
                               float lo, float hi, int intRelu) {
@@ -351,10 +388,9 @@ static int gemm_rows(void* arg, size_t r0, size_t r1) {
     for (size_t jb = 0; jb < g->panels; jb++) {
       const size_t j0 = jb * NR;
       const int nr = (int)(g->N - j0 < NR ? g->N - j0 : NR);
-      for (int r = 0; r < MR; r++) {
-        for (int col = 0; col < NR; col++) {
-          init[r * NR + col] = g->kb > 0 && r < mr ? g->partial[(i0 + r) * g->npad + j0 + col] : g->bias && col < nr ? g->bias[j0 + col] : 0.0f;
-        }
+      bias_tile(init, g->bias, j0, nr);
+      if (g->kb > 0) {
+        for (int r = 0; r < mr; r++) memcpy(init + r * NR, g->partial + (i0 + r) * g->npad + j0, sizeof(float) * NR);
       }
       ukernel(g->kn, ap, g->bpanel[jb], g->ldb[jb], init, tile);
       if (g->kb + 1 < g->blocks) {
@@ -375,8 +411,6 @@ static int gemm(size_t M, size_t N, size_t K, const operand* A, const operand* B
   if (kc < 64) kc = 64;
   if (kc > K) kc = K;
   const int blocks = (int)((K + kc - 1) / kc);
-  /* B's full panels are read in place when its rows are contiguous */
-  const int inPlace = !B->patches && B->cs == 1;
   float* bp = malloc(sizeof(float) * kc * npad);
   float* partial = blocks > 1 ? malloc(sizeof(float) * M * npad) : NULL;
   const float** bpanel = malloc(sizeof(float*) * panels);
@@ -386,24 +420,11 @@ static int gemm(size_t M, size_t N, size_t K, const operand* A, const operand* B
     return -1;
   }
   gemm_block g = {A, N, npad, panels, 0, 0, 0, blocks, 0, 0, bpanel, ldb, partial, c, crs, ccs, bias, lo, hi};
-  /* XNNPACK runs an unbounded output through its linear kernels, which leave NaN as it is */
-  g.clamp = !(lo == -__builtin_inff() && hi == __builtin_inff());
-  g.intRelu = convolution && lo == 0.0f && hi == __builtin_inff();
+  clamp_mode(lo, hi, convolution, &g.clamp, &g.intRelu);
   int rc = 0;
   for (int kb = 0; kb < blocks && rc == 0; kb++) {
     const size_t k0 = (size_t)kb * kc, kn = K - k0 < kc ? K - k0 : kc;
-    for (size_t jb = 0; jb < panels; jb++) {
-      const size_t j0 = jb * NR;
-      const int nr = (int)(N - j0 < NR ? N - j0 : NR);
-      if (inPlace && nr == NR) {
-        bpanel[jb] = B->base + (ptrdiff_t)k0 * B->rs + j0;
-        ldb[jb] = (size_t)B->rs;
-      } else {
-        pack_b(B, k0, kn, j0, nr, bp + jb * kc * NR);
-        bpanel[jb] = bp + jb * kc * NR;
-        ldb[jb] = NR;
-      }
-    }
+    b_panels(B, N, k0, kn, kc, bp, bpanel, ldb);
     g.kb = kb;
     g.k0 = k0;
     g.kn = kn;
@@ -545,9 +566,7 @@ static int conv_rows(void* arg, size_t r0, size_t r1) {
     for (size_t jb = 0; jb < cx->panels; jb++) {
       const size_t j0 = jb * NR;
       const int nr = (int)(cx->outC - j0 < NR ? cx->outC - j0 : NR);
-      for (int r = 0; r < MR; r++) {
-        for (int col = 0; col < NR; col++) init[r * NR + col] = cx->bias && col < nr ? cx->bias[j0 + col] : 0.0f;
-      }
+      bias_tile(init, cx->bias, j0, nr);
       ukernel_indirect(cx->taps, (size_t)g->inC, ptrs, cx->bpanel[jb], cx->ldb[jb], init, tile);
       store_tile(tile, mr, nr, cx->y + i0 * cx->outC + j0, (ptrdiff_t)cx->outC, 1, cx->clamp, cx->lo, cx->hi, cx->intRelu);
     }
@@ -572,21 +591,9 @@ static int conv_indirect(const geometry* g, const float* x, const float* filter,
     free(bp); free(zeros); free(bpanel); free(ldb);
     return -1;
   }
-  for (size_t jb = 0; jb < panels; jb++) {
-    const size_t j0 = jb * NR;
-    const int nr = (int)(outC - j0 < NR ? outC - j0 : NR);
-    if (nr == NR) {
-      bpanel[jb] = filter + j0;
-      ldb[jb] = outC;
-    } else {
-      pack_b(&B, 0, K, j0, nr, bp + jb * K * NR);
-      bpanel[jb] = bp + jb * K * NR;
-      ldb[jb] = NR;
-    }
-  }
+  b_panels(&B, outC, 0, K, K, bp, bpanel, ldb);
   conv_rows_ctx cx = {g, x, zeros, outC, panels, taps, bpanel, ldb, y, bias, lo, hi, 0, 0};
-  cx.clamp = !(lo == -__builtin_inff() && hi == __builtin_inff());
-  cx.intRelu = lo == 0.0f && hi == __builtin_inff();
+  clamp_mode(lo, hi, 1, &cx.clamp, &cx.intRelu);
   const int rc = split_rows(conv_rows, &cx, M, K * npad);
   free(bp); free(zeros); free(bpanel); free(ldb);
   return rc;
