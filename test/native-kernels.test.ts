@@ -88,6 +88,7 @@ const CONVS: ConvCase[] = [
   { x: [2, 8, 8, 3], kernel: [3, 3], out: 4, pad: [[0, 0], [2, 1], [0, 3], [0, 0]] },
   { x: [1, 4, 2, 3], kernel: [5, 5], out: 2, pad: 'same' }, // kernel wider than the image
   { x: [4, 40, 40, 70], kernel: [3, 3], out: 5, pad: 'same' }, // k = 630 and a long filter-gradient k
+  { x: [3, 9, 11, 16], kernel: [3, 2], out: 24, pad: 'valid', strides: [2, 1] }, // filter gradient: channels filling one whole panel a tap, strided
 ];
 
 const label = (c: ConvCase) =>

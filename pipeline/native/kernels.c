@@ -191,8 +191,14 @@ static void pack_a(const operand* A, size_t i0, int mr, size_t k0, size_t kn, fl
     }
     return;
   }
+  const float* base = A->base + (ptrdiff_t)i0 * A->rs + (ptrdiff_t)k0 * A->cs;
+  if (A->rs == 1) {
+    /* a transposed operand (dyᵀ, xᵀ): a panel row is mr consecutive floats, read in one pass */
+    for (size_t k = 0; k < kn; k++) memcpy(ap + k * MR, base + (ptrdiff_t)k * A->cs, sizeof(float) * mr);
+    return;
+  }
   for (int r = 0; r < mr; r++) {
-    const float* src = A->base + (ptrdiff_t)(i0 + r) * A->rs + (ptrdiff_t)k0 * A->cs;
+    const float* src = base + (ptrdiff_t)r * A->rs;
     for (size_t k = 0; k < kn; k++) ap[k * MR + r] = src[(ptrdiff_t)k * A->cs];
   }
 }
@@ -263,11 +269,43 @@ static inline void clamp_mode(float lo, float hi, int convolution, int* clamp, i
 }
 
 /*
+ * b_panels of patches whose channels fill whole panels: pixel by pixel, each tap's source found
+ * once for all its panels (pack_b finds it once per panel), in the same layout.
+ */
+static void patch_panels(const operand* B, size_t N, size_t k0, size_t kn, size_t kc, float* bp, const float** bpanel, size_t* ldb) {
+  const geometry* g = B->patches;
+  const int pixels = g->outH * g->outW, taps = g->kh * g->kw, perTap = g->inC / NR;
+  for (size_t jb = 0; jb < N / NR; jb++) {
+    bpanel[jb] = bp + jb * kc * NR;
+    ldb[jb] = NR;
+  }
+  int b = (int)(k0 / pixels), oy = (int)((k0 % pixels) / g->outW), ox = (int)(k0 % g->outW);
+  for (size_t k = 0; k < kn; k++) {
+    for (int t = 0; t < taps; t++) {
+      const float* src = patch_src(g, B->base, b, oy, ox, t / g->kw, t % g->kw);
+      for (int q = 0; q < perTap; q++) {
+        float* dst = bp + ((size_t)t * perTap + q) * kc * NR + k * NR;
+        if (src) memcpy(dst, src + q * NR, sizeof(float) * NR);
+        else memset(dst, 0, sizeof(float) * NR);
+      }
+    }
+    if (++ox == g->outW) {
+      ox = 0;
+      if (++oy == g->outH) { oy = 0; b++; }
+    }
+  }
+}
+
+/*
  * B's panels for k in [k0, k0 + kn), N columns: a full panel read in place where B's rows are
  * contiguous, any other packed into bp (kc * NR floats a panel); panel jb at bpanel[jb], its row
  * stride ldb[jb].
  */
 static void b_panels(const operand* B, size_t N, size_t k0, size_t kn, size_t kc, float* bp, const float** bpanel, size_t* ldb) {
+  if (B->patches && B->patches->inC % NR == 0) {
+    patch_panels(B, N, k0, kn, kc, bp, bpanel, ldb);
+    return;
+  }
   const int inPlace = !B->patches && B->cs == 1;
   for (size_t jb = 0, panels = (N + NR - 1) / NR; jb < panels; jb++) {
     const size_t j0 = jb * NR;
