@@ -38,7 +38,7 @@ const CPU_SAMPLES = 64;
 /**
  * Untimed steps first (PyTorch's too): a worker thread's own engine warms up over its first tens of
  * steps (2 threads measured 1,053-1,146 samples/s after 5, 1,262-1,319 after 50, side by side),
- * while the pipeline trains 1,500 steps an epoch.
+ * while the pipeline trains 1,500 steps an epoch. --warmup sets another count.
  */
 const WARMUP_STEPS = 50;
 const PREDICT_BATCH = 256;
@@ -61,7 +61,9 @@ Trains the book's CNN (Adam, batch 32) and runs inference on each backend, each 
 process, on real Fashion-MNIST images when they are found (else random data, and it says so).
 
 Options:
-  --samples <n>         training samples timed after a ${WARMUP_STEPS}-step warm-up (default 2048; cpu: ${CPU_SAMPLES})
+  --samples <n>         training samples timed after the warm-up (default 2048; cpu: ${CPU_SAMPLES})
+  --warmup <steps>      untimed training steps first, every row and the peer's (default ${WARMUP_STEPS};
+                        cpu: 1); V8 still optimizes the trainer's code hundreds of steps in
   --batch-size <n>      training batch size (default 32)
   --backends <list>     comma list of ${BACKENDS.join(', ')} (default: all; tensorflow is
                         skipped, with the reason, where @tensorflow/tfjs-node does not load)
@@ -86,6 +88,7 @@ Options:
 
 interface Options {
   samples: number;
+  warmup: number;
   batchSize: number;
   backends: Backend[];
   threads: number[];
@@ -101,6 +104,8 @@ export interface TrainRow {
   /** the training threads the trainer really had (at most SHARDS; 1 off wasm) */
   workers: number;
   batch_size: number;
+  /** untimed steps before the timed ones */
+  warmup_steps: number;
   samples: number;
   seconds: number;
   /** the median over the rounds */
@@ -150,6 +155,7 @@ function parseOptions(argv: string[]): Options | 'help' {
     argv,
     {
       samples: { type: 'string' },
+      warmup: { type: 'string' },
       'batch-size': { type: 'string' },
       backends: { type: 'string' },
       threads: { type: 'string' },
@@ -191,6 +197,7 @@ function parseOptions(argv: string[]): Options | 'help' {
   }
   return {
     samples: positive('samples', values.samples, 2048),
+    warmup: positive('warmup', values.warmup, WARMUP_STEPS),
     batchSize,
     backends: [...new Set(backends)] as Backend[],
     threads: [...new Set(threads)],
@@ -242,7 +249,7 @@ async function measure({ backend, threads }: Job, opts: Options): Promise<ChildR
   const batch = opts.batchSize;
   const samples = backend === 'cpu' ? Math.min(opts.samples, CPU_SAMPLES) : opts.samples;
   const steps = Math.ceil(samples / batch);
-  const warmup = backend === 'cpu' ? 1 : WARMUP_STEPS;
+  const warmup = backend === 'cpu' ? 1 : opts.warmup;
   const order = permutation(data.count, SEED);
   const indicesAt = (start: number, n: number) => Array.from({ length: n }, (_, i) => order[(start + i) % data.count]);
 
@@ -270,6 +277,7 @@ async function measure({ backend, threads }: Job, opts: Options): Promise<ChildR
       backend,
       workers: trainer.threads,
       batch_size: batch,
+      warmup_steps: warmup,
       samples: steps * batch,
       seconds: roundDecimals(seconds, 3),
       samples_per_s: samplesPerS,
@@ -411,16 +419,17 @@ function runChild(job: Job, opts: Options): Promise<ChildResult> {
 }
 
 function table(results: ChildResult[]): string {
-  const header = ['backend', 'workers', 'batch', 'train samples/s', 'timed samples', 'predict samples/s'];
+  const header = ['backend', 'workers', 'batch', 'train samples/s', 'timed samples', 'after steps', 'predict samples/s'];
   const rows = results.map((r) =>
     r.skipped
-      ? [r.backend, '-', '-', `skipped: ${r.skipped}`, '', '']
+      ? [r.backend, '-', '-', `skipped: ${r.skipped}`, '', '', '']
       : [
           r.backend,
           String(r.train?.workers ?? '-'),
           String(r.train?.batch_size ?? '-'),
           r.train ? `${r.train.samples_per_s.toFixed(1)}${r.train.rounds.length > 1 ? ` (${r.train.rounds.map((v) => v.toFixed(0)).join(', ')})` : ''}` : '-',
           String(r.train?.samples ?? '-'),
+          String(r.train?.warmup_steps ?? '-'),
           r.predict?.samples_per_s.toFixed(1) ?? '-',
         ],
   );
@@ -515,7 +524,7 @@ async function main(): Promise<void> {
     }
     if (opts.peer && !peerRounds.some((p) => 'skipped' in p)) {
       if (!opts.json) console.error(`bench: ${opts.peer} with ${PEER_THREADS} threads${of}...`);
-      peerRounds.push(await runPytorchPeer(PEER_THREADS, opts.batchSize, Math.ceil(opts.samples / opts.batchSize), WARMUP_STEPS));
+      peerRounds.push(await runPytorchPeer(PEER_THREADS, opts.batchSize, Math.ceil(opts.samples / opts.batchSize), opts.warmup));
     }
   }
   const results = rounds.map(medianResult);

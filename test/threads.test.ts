@@ -100,17 +100,17 @@ describe('--threads on the wasm backend', () => {
 
 describe('npm run bench --threads and --peer pytorch', () => {
   it('measures the pipeline trainer with the threads asked for, and the peer beside it or why not', () => {
-    const r = runCli('pipeline/bench.ts', ['--backends', 'wasm', '--threads', '1,2', '--samples', '32', '--rows', 'train', '--peer', 'pytorch', '--rounds', '1', '--json']);
+    const r = runCli('pipeline/bench.ts', ['--backends', 'wasm', '--threads', '1,2', '--samples', '32', '--warmup', '3', '--rows', 'train', '--peer', 'pytorch', '--rounds', '1', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as {
-      train: { backend: string; workers: number; samples: number; samples_per_s: number; rounds: number[] }[];
+      train: { backend: string; workers: number; warmup_steps: number; samples: number; samples_per_s: number; rounds: number[] }[];
       peer: { peer: string; skipped?: string; threads?: number; samples?: number; samples_per_s?: number };
       ratios?: Record<string, number>;
     };
     // `workers` is the trainer's real thread count (trainer.threads)
-    expect(out.train.map((t) => [t.backend, t.workers, t.samples, t.rounds.length])).toEqual([
-      ['wasm', 1, 32, 1],
-      ['wasm', 2, 32, 1],
+    expect(out.train.map((t) => [t.backend, t.workers, t.warmup_steps, t.samples, t.rounds.length])).toEqual([
+      ['wasm', 1, 3, 32, 1],
+      ['wasm', 2, 3, 32, 1],
     ]);
     expect(out.peer.peer).toBe('pytorch');
     if (out.peer.skipped !== undefined) {

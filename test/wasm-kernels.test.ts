@@ -695,7 +695,7 @@ describe('npm run bench', () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     const out = JSON.parse(lines.at(-1) ?? '') as {
-      train: { backend: string; workers: number; batch_size: number; samples: number; samples_per_s: number }[];
+      train: { backend: string; workers: number; batch_size: number; warmup_steps: number; samples: number; samples_per_s: number }[];
       predict: { backend: string; workers: number; samples_per_s: number }[];
       data: string;
       kernel_counts: Record<string, KernelCount> | null;
@@ -707,7 +707,9 @@ describe('npm run bench', () => {
     ]);
     for (const t of out.train) expect(t.samples_per_s).toBeGreaterThan(0);
     // the data-parallel trainer's `replicas` is gone with it
-    expect(Object.keys(out.train[0])).toEqual(['backend', 'workers', 'batch_size', 'samples', 'seconds', 'samples_per_s', 'rounds']);
+    expect(Object.keys(out.train[0])).toEqual(['backend', 'workers', 'batch_size', 'warmup_steps', 'samples', 'seconds', 'samples_per_s', 'rounds']);
+    // the default warm-up, as the table says
+    expect(out.train.map((t) => t.warmup_steps)).toEqual([50, 50]);
     // inference is single-threaded wasm in every row
     expect(out.predict.map((p) => [p.backend, p.workers])).toEqual([['wasm', 1], ['wasm', 1]]);
     expect(out.predict[0].samples_per_s).toBeGreaterThan(0);
@@ -738,6 +740,7 @@ describe('npm run bench', () => {
       [['--bogus'], "Unknown option '--bogus'"],
       [['--backends', 'wasm,gpu'], "unknown backend 'gpu'"],
       [['--samples', '0'], '--samples must be a whole number of at least 1'],
+      [['--warmup', 'ten'], "--warmup must be a whole number of at least 1, got 'ten'"],
       [['--workers', '9'], "--workers 9 is more than 8, the most the pipeline's --threads takes"],
     ] as const) {
       const r = runCli('pipeline/bench.ts', [...args]);
