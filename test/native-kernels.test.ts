@@ -89,6 +89,7 @@ const CONVS: ConvCase[] = [
   { x: [1, 4, 2, 3], kernel: [5, 5], out: 2, pad: 'same' }, // kernel wider than the image
   { x: [4, 40, 40, 70], kernel: [3, 3], out: 5, pad: 'same' }, // k = 630 and a long filter-gradient k
   { x: [3, 9, 11, 16], kernel: [3, 2], out: 24, pad: 'valid', strides: [2, 1] }, // filter gradient: channels filling one whole panel a tap, strided
+  { x: [2, 9, 8, 2], kernel: [2, 3], out: 5, pad: 'same', strides: [2, 1] }, // filter gradient: fewer patch columns than a panel (as patchesᵀ · dy), 2 channels
 ];
 
 const label = (c: ConvCase) =>

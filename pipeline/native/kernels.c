@@ -159,6 +159,7 @@ typedef struct {
   const float* base;
   ptrdiff_t rs, cs;
   const geometry* patches; /* non-NULL: the patches of base */
+  int transposed;          /* patches only: element (i, k) is patch (k, i) */
 } operand;
 
 /* The pixel a patch row reads at tap (ky, kx), or NULL where it reads padding. */
@@ -171,6 +172,30 @@ static inline const float* patch_src(const geometry* g, const float* x, int b, i
 /* ap[k][r] = A(i0 + r, k0 + k) for r < mr and k < kn, else 0. */
 static void pack_a(const operand* A, size_t i0, int mr, size_t k0, size_t kn, float* ap) {
   if (mr < MR) memset(ap, 0, sizeof(float) * kn * MR);
+  if (A->patches && A->transposed) {
+    /* rows are columns (ky, kx, ci) of the patches, k their output pixels */
+    const geometry* g = A->patches;
+    const int pixels = g->outH * g->outW;
+    int ky[MR], kx[MR], ci[MR];
+    for (int r = 0; r < mr; r++) {
+      const int col = (int)i0 + r, tap = col / g->inC;
+      ky[r] = tap / g->kw;
+      kx[r] = tap % g->kw;
+      ci[r] = col % g->inC;
+    }
+    int b = (int)(k0 / pixels), oy = (int)((k0 % pixels) / g->outW), ox = (int)(k0 % g->outW);
+    for (size_t k = 0; k < kn; k++, ap += MR) {
+      for (int r = 0; r < mr; r++) {
+        const float* src = patch_src(g, A->base, b, oy, ox, ky[r], kx[r]);
+        ap[r] = src ? src[ci[r]] : 0.0f;
+      }
+      if (++ox == g->outW) {
+        ox = 0;
+        if (++oy == g->outH) { oy = 0; b++; }
+      }
+    }
+    return;
+  }
   if (A->patches) {
     /* rows are output pixels, columns (ky, kx, ci) */
     const geometry* g = A->patches;
@@ -620,7 +645,7 @@ static int conv_indirect(const geometry* g, const float* x, const float* filter,
   if (K > B_BLOCK_FLOATS / npad && K > 64) return 1;
   /* a few channels per tap: the pointers would cost more than the gathered panels */
   if (g->inC < 8) return 1;
-  const operand B = {filter, (ptrdiff_t)outC, 1, NULL};
+  const operand B = {filter, (ptrdiff_t)outC, 1, NULL, 0};
   float* bp = malloc(sizeof(float) * K * npad);
   float* zeros = calloc((size_t)g->inC, sizeof(float));
   const float** bpanel = malloc(sizeof(float*) * panels);
@@ -714,8 +739,8 @@ static napi_value mat_mul(napi_env env, napi_callback_info info) {
   if (M <= 0 || N <= 0 || K <= 0) { napi_throw_range_error(env, NULL, "native kernels: matMul sizes must be positive"); return NULL; }
   if (too_short(env, la, (size_t)M * K, "a") || too_short(env, lb, (size_t)K * N, "b") ||
       too_short(env, lc, (size_t)M * N, "c") || (bias && too_short(env, lbias, (size_t)N, "bias"))) return NULL;
-  const operand A = {a, ta ? 1 : K, ta ? M : 1, NULL};
-  const operand B = {b, tb ? 1 : N, tb ? K : 1, NULL};
+  const operand A = {a, ta ? 1 : K, ta ? M : 1, NULL, 0};
+  const operand B = {b, tb ? 1 : N, tb ? K : 1, NULL, 0};
   if (gemm(M, N, K, &A, &B, c, N, 1, bias, (float)lo, (float)hi, 0)) return fail_oom(env);
   return NULL;
 }
@@ -762,8 +787,8 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
   const int done = conv_indirect(&g, x, f, (size_t)outC, y, bias, (float)lo, (float)hi);
   if (done < 0) return fail_oom(env);
   if (done == 0) return NULL;
-  const operand A = {x, 0, 0, &g};
-  const operand B = {f, outC, 1, NULL};
+  const operand A = {x, 0, 0, &g, 0};
+  const operand B = {f, outC, 1, NULL, 0};
   if (gemm(M, outC, K, &A, &B, y, outC, 1, bias, (float)lo, (float)hi, 1)) return fail_oom(env);
   return NULL;
 }
@@ -771,7 +796,9 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
 /*
  * conv2dFilterGrad(x, dy, dw, geometry, outC): dw[ky][kx][ci][co] = sum over pixels p (b, oy, ox
  * in order) of patch(p, ky, kx, ci) * dy[p][co]. Computed as dwᵀ = dyᵀ · patches, so that B's
- * panels are 16 consecutive channels of one pixel (one copy each).
+ * panels are 16 consecutive channels of one pixel (one copy each); where the patches have fewer
+ * columns than a panel (the first layer's 9), as dw = patchesᵀ · dy instead, dy read in place and
+ * no panel mostly padding. Either way each sum runs over the pixels in order: the same bits.
  */
 static napi_value conv2d_filter_grad(napi_env env, napi_callback_info info) {
   napi_value argv[5];
@@ -787,9 +814,15 @@ static napi_value conv2d_filter_grad(napi_env env, napi_callback_info info) {
   const size_t P = (size_t)g.batch * g.outH * g.outW, K = (size_t)g.kh * g.kw * g.inC;
   if (outC <= 0 || too_short(env, lx, (size_t)g.batch * g.inH * g.inW * g.inC, "x") || too_short(env, ldy, P * outC, "dy") ||
       too_short(env, ldw, K * outC, "dw")) return NULL;
-  const operand A = {dy, 1, outC, NULL}; /* dyᵀ: [outC][P] */
-  const operand B = {x, 0, 0, &g};       /* patches: [P][K] */
   const float inf = __builtin_inff();
+  if (K < NR) {
+    const operand A = {x, 0, 0, &g, 1};       /* patchesᵀ: [K][P] */
+    const operand B = {dy, outC, 1, NULL, 0}; /* dy: [P][outC] */
+    if (gemm(K, outC, P, &A, &B, dw, outC, 1, NULL, -inf, inf, 0)) return fail_oom(env);
+    return NULL;
+  }
+  const operand A = {dy, 1, outC, NULL, 0}; /* dyᵀ: [outC][P] */
+  const operand B = {x, 0, 0, &g, 0};       /* patches: [P][K] */
   if (gemm(outC, K, P, &A, &B, dw, 1, outC, NULL, -inf, inf, 0)) return fail_oom(env);
   return NULL;
 }
