@@ -169,13 +169,29 @@ static inline const float* patch_src(const geometry* g, const float* x, int b, i
   return x + (((ptrdiff_t)b * g->inH + iy) * g->inW + ix) * g->inC;
 }
 
+/* An output pixel (b, oy, ox) of the patches, stepped through in row order (no division per pixel). */
+typedef struct {
+  int b, oy, ox;
+} pixel;
+
+static inline pixel pixel_at(const geometry* g, size_t p) {
+  const size_t pixels = (size_t)g->outH * g->outW;
+  return (pixel){(int)(p / pixels), (int)((p % pixels) / (size_t)g->outW), (int)(p % (size_t)g->outW)};
+}
+
+static inline void next_pixel(const geometry* g, pixel* px) {
+  if (++px->ox == g->outW) {
+    px->ox = 0;
+    if (++px->oy == g->outH) { px->oy = 0; px->b++; }
+  }
+}
+
 /* ap[k][r] = A(i0 + r, k0 + k) for r < mr and k < kn, else 0. */
 static void pack_a(const operand* A, size_t i0, int mr, size_t k0, size_t kn, float* ap) {
   if (mr < MR) memset(ap, 0, sizeof(float) * kn * MR);
   if (A->patches && A->transposed) {
     /* rows are columns (ky, kx, ci) of the patches, k their output pixels */
     const geometry* g = A->patches;
-    const int pixels = g->outH * g->outW;
     int ky[MR], kx[MR], ci[MR];
     for (int r = 0; r < mr; r++) {
       const int col = (int)i0 + r, tap = col / g->inC;
@@ -183,16 +199,13 @@ static void pack_a(const operand* A, size_t i0, int mr, size_t k0, size_t kn, fl
       kx[r] = tap % g->kw;
       ci[r] = col % g->inC;
     }
-    int b = (int)(k0 / pixels), oy = (int)((k0 % pixels) / g->outW), ox = (int)(k0 % g->outW);
+    pixel px = pixel_at(g, k0);
     for (size_t k = 0; k < kn; k++, ap += MR) {
       for (int r = 0; r < mr; r++) {
-        const float* src = patch_src(g, A->base, b, oy, ox, ky[r], kx[r]);
+        const float* src = patch_src(g, A->base, px.b, px.oy, px.ox, ky[r], kx[r]);
         ap[r] = src ? src[ci[r]] : 0.0f;
       }
-      if (++ox == g->outW) {
-        ox = 0;
-        if (++oy == g->outH) { oy = 0; b++; }
-      }
+      next_pixel(g, &px);
     }
     return;
   }
@@ -234,26 +247,22 @@ static void pack_b(const operand* B, size_t k0, size_t kn, size_t j0, int nr, fl
   if (B->patches) {
     /* rows are output pixels, columns (ky, kx, ci) */
     const geometry* g = B->patches;
-    const int pixels = g->outH * g->outW;
     const int ci0 = (int)(j0 % g->inC), tap0 = (int)(j0 / g->inC);
     const int oneTap = ci0 + nr <= g->inC;
-    int b = (int)(k0 / pixels), oy = (int)((k0 % pixels) / g->outW), ox = (int)(k0 % g->outW);
+    pixel px = pixel_at(g, k0);
     for (size_t k = 0; k < kn; k++, bp += NR) {
       if (oneTap) {
-        const float* src = patch_src(g, B->base, b, oy, ox, tap0 / g->kw, tap0 % g->kw);
+        const float* src = patch_src(g, B->base, px.b, px.oy, px.ox, tap0 / g->kw, tap0 % g->kw);
         if (src) memcpy(bp, src + ci0, sizeof(float) * nr);
         else memset(bp, 0, sizeof(float) * nr);
       } else {
         for (int c = 0; c < nr; c++) {
           const int col = (int)j0 + c, tap = col / g->inC;
-          const float* src = patch_src(g, B->base, b, oy, ox, tap / g->kw, tap % g->kw);
+          const float* src = patch_src(g, B->base, px.b, px.oy, px.ox, tap / g->kw, tap % g->kw);
           bp[c] = src ? src[col % g->inC] : 0.0f;
         }
       }
-      if (++ox == g->outW) {
-        ox = 0;
-        if (++oy == g->outH) { oy = 0; b++; }
-      }
+      next_pixel(g, &px);
     }
     return;
   }
@@ -299,25 +308,22 @@ static inline void clamp_mode(float lo, float hi, int convolution, int* clamp, i
  */
 static void patch_panels(const operand* B, size_t N, size_t k0, size_t kn, size_t kc, float* bp, const float** bpanel, size_t* ldb) {
   const geometry* g = B->patches;
-  const int pixels = g->outH * g->outW, taps = g->kh * g->kw, perTap = g->inC / NR;
+  const int taps = g->kh * g->kw, perTap = g->inC / NR;
   for (size_t jb = 0; jb < N / NR; jb++) {
     bpanel[jb] = bp + jb * kc * NR;
     ldb[jb] = NR;
   }
-  int b = (int)(k0 / pixels), oy = (int)((k0 % pixels) / g->outW), ox = (int)(k0 % g->outW);
+  pixel px = pixel_at(g, k0);
   for (size_t k = 0; k < kn; k++) {
     for (int t = 0; t < taps; t++) {
-      const float* src = patch_src(g, B->base, b, oy, ox, t / g->kw, t % g->kw);
+      const float* src = patch_src(g, B->base, px.b, px.oy, px.ox, t / g->kw, t % g->kw);
       for (int q = 0; q < perTap; q++) {
         float* dst = bp + ((size_t)t * perTap + q) * kc * NR + k * NR;
         if (src) memcpy(dst, src + q * NR, sizeof(float) * NR);
         else memset(dst, 0, sizeof(float) * NR);
       }
     }
-    if (++ox == g->outW) {
-      ox = 0;
-      if (++oy == g->outH) { oy = 0; b++; }
-    }
+    next_pixel(g, &px);
   }
 }
 
