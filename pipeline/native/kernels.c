@@ -212,18 +212,17 @@ static void pack_a(const operand* A, size_t i0, int mr, size_t k0, size_t kn, fl
   if (A->patches) {
     /* rows are output pixels, columns (ky, kx, ci) */
     const geometry* g = A->patches;
-    const int pixels = g->outH * g->outW;
     for (int r = 0; r < mr; r++) {
-      const int p = (int)i0 + r, b = p / pixels, oy = (p % pixels) / g->outW, ox = p % g->outW;
+      const pixel px = pixel_at(g, i0 + (size_t)r);
       int tap = (int)(k0 / g->inC), ci = (int)(k0 % g->inC);
-      const float* src = patch_src(g, A->base, b, oy, ox, tap / g->kw, tap % g->kw);
+      const float* src = patch_src(g, A->base, px.b, px.oy, px.ox, tap / g->kw, tap % g->kw);
       float* dst = ap + r;
       for (size_t k = 0; k < kn; k++, dst += MR) {
         *dst = src ? src[ci] : 0.0f;
         if (++ci == g->inC && k + 1 < kn) {
           ci = 0;
           tap++;
-          src = patch_src(g, A->base, b, oy, ox, tap / g->kw, tap % g->kw);
+          src = patch_src(g, A->base, px.b, px.oy, px.ox, tap / g->kw, tap % g->kw);
         }
       }
     }
@@ -241,31 +240,9 @@ static void pack_a(const operand* A, size_t i0, int mr, size_t k0, size_t kn, fl
   }
 }
 
-/* bp[k][c] = B(k0 + k, j0 + c) for c < nr, else 0, k < kn. */
+/* bp[k][c] = B(k0 + k, j0 + c) for c < nr, else 0, k < kn; B a strided matrix (patches: patch_panels). */
 static void pack_b(const operand* B, size_t k0, size_t kn, size_t j0, int nr, float* bp) {
   if (nr < NR) memset(bp, 0, sizeof(float) * kn * NR);
-  if (B->patches) {
-    /* rows are output pixels, columns (ky, kx, ci) */
-    const geometry* g = B->patches;
-    const int ci0 = (int)(j0 % g->inC), tap0 = (int)(j0 / g->inC);
-    const int oneTap = ci0 + nr <= g->inC;
-    pixel px = pixel_at(g, k0);
-    for (size_t k = 0; k < kn; k++, bp += NR) {
-      if (oneTap) {
-        const float* src = patch_src(g, B->base, px.b, px.oy, px.ox, tap0 / g->kw, tap0 % g->kw);
-        if (src) memcpy(bp, src + ci0, sizeof(float) * nr);
-        else memset(bp, 0, sizeof(float) * nr);
-      } else {
-        for (int c = 0; c < nr; c++) {
-          const int col = (int)j0 + c, tap = col / g->inC;
-          const float* src = patch_src(g, B->base, px.b, px.oy, px.ox, tap / g->kw, tap % g->kw);
-          bp[c] = src ? src[col % g->inC] : 0.0f;
-        }
-      }
-      next_pixel(g, &px);
-    }
-    return;
-  }
   const float* base = B->base + (ptrdiff_t)k0 * B->rs + (ptrdiff_t)j0 * B->cs;
   if (B->cs == 1) {
     for (size_t k = 0; k < kn; k++) memcpy(bp + k * NR, base + (ptrdiff_t)k * B->rs, sizeof(float) * nr);
@@ -303,25 +280,38 @@ static inline void clamp_mode(float lo, float hi, int convolution, int* clamp, i
 }
 
 /*
- * b_panels of patches whose channels fill whole panels: pixel by pixel, each tap's source found
- * once for all its panels (pack_b finds it once per panel), in the same layout.
+ * b_panels of patches (rows output pixels, columns (ky, kx, ci)), every panel packed: pixel by
+ * pixel, each tap's source found once for all the panels that read it (columns go in order); a
+ * panel within one tap is one copy, any other gathered column by column.
  */
 static void patch_panels(const operand* B, size_t N, size_t k0, size_t kn, size_t kc, float* bp, const float** bpanel, size_t* ldb) {
   const geometry* g = B->patches;
-  const int taps = g->kh * g->kw, perTap = g->inC / NR;
-  for (size_t jb = 0; jb < N / NR; jb++) {
+  const size_t panels = (N + NR - 1) / NR;
+  for (size_t jb = 0; jb < panels; jb++) {
     bpanel[jb] = bp + jb * kc * NR;
     ldb[jb] = NR;
   }
   pixel px = pixel_at(g, k0);
   for (size_t k = 0; k < kn; k++) {
-    for (int t = 0; t < taps; t++) {
-      const float* src = patch_src(g, B->base, px.b, px.oy, px.ox, t / g->kw, t % g->kw);
-      for (int q = 0; q < perTap; q++) {
-        float* dst = bp + ((size_t)t * perTap + q) * kc * NR + k * NR;
-        if (src) memcpy(dst, src + q * NR, sizeof(float) * NR);
-        else memset(dst, 0, sizeof(float) * NR);
+    /* the columns in order: tap t, channel ci */
+    int t = 0, ci = 0;
+    const float* src = patch_src(g, B->base, px.b, px.oy, px.ox, 0, 0);
+    for (size_t jb = 0; jb < panels; jb++) {
+      const int nr = (int)(N - jb * NR < NR ? N - jb * NR : NR);
+      float* dst = bp + jb * kc * NR + k * NR;
+      for (int c = 0; c < nr;) {
+        /* the rest of this panel's columns within this tap: one copy (a whole panel's, inlined) */
+        const int run = nr - c < g->inC - ci ? nr - c : g->inC - ci;
+        if (!src) memset(dst + c, 0, sizeof(float) * run);
+        else if (run == NR) memcpy(dst, src + ci, sizeof(float) * NR);
+        else memcpy(dst + c, src + ci, sizeof(float) * run);
+        c += run;
+        if ((ci += run) == g->inC && ++t < g->kh * g->kw) {
+          ci = 0;
+          src = patch_src(g, B->base, px.b, px.oy, px.ox, t / g->kw, t % g->kw);
+        }
       }
+      if (nr < NR) memset(dst + nr, 0, sizeof(float) * (NR - nr));
     }
     next_pixel(g, &px);
   }
@@ -333,11 +323,11 @@ static void patch_panels(const operand* B, size_t N, size_t k0, size_t kn, size_
  * stride ldb[jb].
  */
 static void b_panels(const operand* B, size_t N, size_t k0, size_t kn, size_t kc, float* bp, const float** bpanel, size_t* ldb) {
-  if (B->patches && B->patches->inC % NR == 0) {
+  if (B->patches) {
     patch_panels(B, N, k0, kn, kc, bp, bpanel, ldb);
     return;
   }
-  const int inPlace = !B->patches && B->cs == 1;
+  const int inPlace = B->cs == 1;
   for (size_t jb = 0, panels = (N + NR - 1) / NR; jb < panels; jb++) {
     const size_t j0 = jb * NR;
     const int nr = (int)(N - j0 < NR ? N - j0 : NR);
@@ -621,14 +611,13 @@ static int conv_rows(void* arg, size_t r0, size_t r1) {
   const geometry* g = cx->g;
   const float** ptrs = malloc(sizeof(float*) * cx->taps * MR);
   if (!ptrs) return -1;
-  const int pixels = g->outH * g->outW;
   float init[MR * NR], tile[MR * NR];
   for (size_t i0 = r0; i0 < r1; i0 += MR) {
     const int mr = (int)(r1 - i0 < MR ? r1 - i0 : MR);
     for (int r = 0; r < MR; r++) {
-      const int p = (int)i0 + (r < mr ? r : 0), b = p / pixels, oy = (p % pixels) / g->outW, ox = p % g->outW;
+      const pixel px = pixel_at(g, i0 + (size_t)(r < mr ? r : 0));
       for (size_t t = 0; t < cx->taps; t++) {
-        const float* src = r < mr ? patch_src(g, cx->x, b, oy, ox, (int)t / g->kw, (int)t % g->kw) : NULL;
+        const float* src = r < mr ? patch_src(g, cx->x, px.b, px.oy, px.ox, (int)t / g->kw, (int)t % g->kw) : NULL;
         ptrs[t * MR + r] = src ? src : cx->zeros;
       }
     }
