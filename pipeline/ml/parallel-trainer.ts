@@ -130,10 +130,15 @@ const shardsOf = (t: number, threads: number) => Array.from({ length: SHARDS }, 
 /** The validation batches thread t evaluates (every threads-th, so each thread has as many, give or take one). */
 const valBatchesOf = (t: number, threads: number, n: number) => evaluationBatches(n).map((b, i) => ({ ...b, i })).filter(({ i }) => i % threads === t);
 
+/** The shared validation buffers, or an error when the trainer was made without a validation set. */
+function sharedValidation({ valImages, valLabels, valLoss, valPredictions }: SharedLayout) {
+  if (!valImages || !valLabels || !valLoss || !valPredictions) throw new Error(NO_VALIDATION_SET);
+  return { valImages, valLabels, valLoss, valPredictions };
+}
+
 /** Thread t's validation batches of the shared set: the loss sums and predictions written in place. */
 function validateBatches(model: tf.LayersModel, layout: SharedLayout, t: number): void {
-  const { valImages, valLabels, valLoss, valPredictions } = layout;
-  if (!valImages || !valLabels || !valLoss || !valPredictions) throw new Error(NO_VALIDATION_SET);
+  const { valImages, valLabels, valLoss, valPredictions } = sharedValidation(layout);
   const images = new Float32Array(valImages);
   const labels = new Int32Array(valLabels);
   const losses = new Float64Array(valLoss);
@@ -238,9 +243,8 @@ class ParallelTrainer implements Trainer {
 
   validate(): EvalResult {
     const { layout } = this;
-    const { valLabels, valLoss, valPredictions } = layout;
     // before the worker is asked: it would fail too, and a failed worker is gone
-    if (!valLabels || !valLoss || !valPredictions) throw new Error(NO_VALIDATION_SET);
+    const { valLabels, valLoss, valPredictions } = sharedValidation(layout);
     return this.onOwnCore(() => {
       shareWeights(trainableVariables(this.model), layout);
       const task = this.post(VALIDATE);
