@@ -15,6 +15,7 @@ import { gatherImages, gatherLabels } from '../pipeline/data/split.js';
 import { tf } from '../pipeline/tfjs/tf.js';
 import { initTf } from '../pipeline/tfjs/backend.js';
 import { createTrainer } from '../pipeline/ml/parallel-trainer.js';
+import { adam } from '../pipeline/ml/adam.js';
 import { evaluate, trainBatch } from '../pipeline/ml/trainer.js';
 import { WASM_TRAINING_KERNELS, wasmTrainingKernel } from '../pipeline/tfjs/wasm-kernels.js';
 import { kernelCounts, resetKernelCounts, type KernelCount } from '../pipeline/tfjs/kernel-counters.js';
@@ -570,6 +571,46 @@ describe("the book's model on wasm", () => {
       expect(oneVal.accuracy).toBeLessThan(0.9);
       // and it did train: every weight tensor moved from its initial values
       trained.forEach((w, i) => expect(w, `weight ${i}`).not.toEqual(initial[i]));
+    } finally {
+      await trainer.dispose();
+      for (const m of [parallel, serial]) {
+        m.model.dispose();
+        m.optimizer.dispose();
+      }
+    }
+  });
+
+  it("with the trainer's Adam, the worker takes each step's weights from its Adam helper, and from shared memory when they were changed outside", async () => {
+    await tf.setBackend('wasm');
+    const batch = 32;
+    const parallel = { model: buildModel(6), optimizer: adam() };
+    const serial = { model: buildModel(6), optimizer: adam() };
+    const weights = (m: tf.LayersModel) => m.getWeights().map((w) => Array.from(new Uint32Array((w.dataSync() as Float32Array).slice().buffer)));
+    const trainer = await createTrainer(parallel.model, parallel.optimizer, { threads: 2, backend: 'wasm', maxBatch: batch, validation });
+    const step = (i: number) => {
+      const start = (i % 2) * batch;
+      const xs = images.subarray(start * 784, (start + batch) * 784);
+      const ys = labels.subarray(start, start + batch);
+      expect(trainer.step(xs, ys, 200 + i), `step ${i}`).toEqual(trainBatch(serial.model, serial.optimizer, xs, ys, 200 + i));
+      expect(weights(parallel.model), `step ${i}`).toEqual(weights(serial.model));
+    };
+    try {
+      for (let i = 0; i < 3; i++) step(i);
+      // the first step's weights went through shared memory; the next two came from the helper
+      expect(trainer.handovers).toBe(1);
+      expect(trainer.validate()).toEqual(evaluate(serial.model, validation.x, validation.y));
+      expect(trainer.handovers).toBe(1);
+      // earlier weights restored (as early stopping restores the best epoch's): the worker must
+      // not go on with the ones it holds
+      const restored = serial.model.getWeights().map((w) => w.clone());
+      step(3);
+      parallel.model.setWeights(restored);
+      serial.model.setWeights(restored);
+      tf.dispose(restored);
+      expect(trainer.validate()).toEqual(evaluate(serial.model, validation.x, validation.y));
+      expect(trainer.handovers).toBe(2);
+      for (let i = 4; i < 6; i++) step(i);
+      expect(trainer.handovers).toBe(2);
     } finally {
       await trainer.dispose();
       for (const m of [parallel, serial]) {

@@ -4,7 +4,8 @@
  * instead of about twelve kernels. Other backends take tfjs's own update. With the native kernels
  * (native-kernels.ts), applyShardMean also folds the mean of a batch's shard gradients into that
  * pass, reading a worker's gradients where they arrived (shared memory): the same bits as the
- * trainer's tf.mul/tf.add mean followed by the update.
+ * trainer's tf.mul/tf.add mean followed by the update. A worker waiting as the native kernels'
+ * Adam helper (parallel-trainer.ts) takes part of each variable's pass, to the same bits.
  */
 import { DEFAULT_LEARNING_RATE } from '../core/params.js';
 import { tf } from '../tfjs/tf.js';
@@ -77,7 +78,7 @@ class FusedAdam extends tf.AdamOptimizer {
         const g = s.grads[i];
         return g instanceof Float32Array ? g : heapViews(backend, g)[0];
       });
-      native.adam(m, v, w, m2, v2, w2, grads, scales, scalars);
+      native.adam(m, v, w, m2, v2, w2, grads, scales, scalars, i);
       return true;
     });
     return true;

@@ -1,11 +1,13 @@
 /**
  * Training on every core the run is given: trainer.ts's shards, one per thread. The main thread
  * holds the model and its Adam state (what the train step saves and resumes) and computes shard
- * 0; each worker thread holds a copy of the model's architecture (dropout rate included), takes
- * the step's weights from shared memory, computes the gradients of its shard and writes them
- * back. The main thread averages them in shard order and takes the Adam step: the same operations
- * on the same numbers as trainBatch's shards one after the other, so 1 and 2 threads give the
- * same bits. Validation is shared the same way: each thread evaluates every other batch of
+ * 0; each worker thread holds a copy of the model's architecture (dropout rate included),
+ * computes the gradients of its shard and writes them back. The main thread averages them in
+ * shard order and takes the Adam step: the same operations on the same numbers as trainBatch's
+ * shards one after the other, so 1 and 2 threads give the same bits. Meanwhile the worker, as the
+ * native kernels' Adam helper, steps the upper half of each large variable and gets the new
+ * weights written into buffers of its own: the step's serial part halved, and no hand-over of the
+ * weights before the next step (shared memory carries them only when they changed otherwise). Validation is shared the same way: each thread evaluates every other batch of
  * trainer.ts evaluate, and the main thread adds the batches' losses in order. Each thread runs
  * wasm single-threaded: an XNNPACK thread pool beside the worker made a step 30% slower.
  *
@@ -14,8 +16,8 @@
 import { Worker } from 'node:worker_threads';
 import { PIXELS } from '../catalog/dataset.js';
 import { tf } from '../tfjs/tf.js';
-import { setNativeThreads } from '../tfjs/native-kernels.js';
-import type { WasmHeapBackend } from '../tfjs/wasm-kernels/heap.js';
+import { nativeKernels, openAdamHelper, releaseAdamHelper, setNativeThreads } from '../tfjs/native-kernels.js';
+import { heapViews, type WasmHeapBackend } from '../tfjs/wasm-kernels/heap.js';
 import {
   applyShards,
   evaluate,
@@ -36,6 +38,12 @@ import {
 export interface Trainer {
   /** threads computing shards (1: this one) */
   readonly threads: number;
+  /**
+   * Tasks whose weights went to the worker threads through shared memory: the first one, and
+   * those after the weights changed outside the trainer (restored, loaded). The others' came from
+   * the workers' Adam helper. 0 with 1 thread.
+   */
+  readonly handovers: number;
   step(images: Float32Array, labels: Int32Array, stepSeed: number): BatchResult;
   /** trainer.ts evaluate of the model on the validation set given at creation, its batches over the threads: the same bits */
   validate(): EvalResult;
@@ -61,6 +69,7 @@ export async function createTrainer(
   if (threads === 1) {
     return {
       threads,
+      handovers: 0,
       step: (images, labels, seed) => trainBatch(model, optimizer, images, labels, seed),
       validate: () => evaluate(model, ...validationSet(opts.validation)),
       dispose: async () => undefined,
@@ -88,7 +97,8 @@ const GO = 0; // the task the main thread asks for (counted); -1 = stop
 const TASK = 1; // what that task is: TRAIN or VALIDATE
 const SEED = 2; // a TRAIN task's seed
 const FAILED = 3; // 1 + the thread that failed (its message is in `error`)
-const SIZE = 4; // SHARDS slots: shard sizes
+const FRESH = 4; // 1: the task's weights are in `weights`; 0: the workers hold them already
+const SIZE = 5; // SHARDS slots: shard sizes
 const DONE = SIZE + SHARDS; // one slot per thread: the task it has finished
 
 const TRAIN = 0; // compute your shards of the batch
@@ -180,7 +190,14 @@ function failure(layout: SharedLayout): Error {
 
 class ParallelTrainer implements Trainer {
   private taskNo = 0;
+  private handed = 0;
   private readonly ctrl: Int32Array;
+  /**
+   * The weights the workers hold (the variables' data at the step that gave them to the workers'
+   * Adam helper), or null: then the next task hands them over in shared memory. Anything else
+   * that assigns a variable (restoring the best weights, a resume) gives it new data.
+   */
+  private workersHold: tf.DataId[] | null = null;
 
   private constructor(
     private readonly model: tf.LayersModel,
@@ -193,6 +210,10 @@ class ParallelTrainer implements Trainer {
 
   get threads(): number {
     return this.layout.threads;
+  }
+
+  get handovers(): number {
+    return this.handed;
   }
 
   static async start(model: tf.LayersModel, optimizer: tf.Optimizer, threads: number, maxBatch: number, validation?: ValidationSet): Promise<ParallelTrainer> {
@@ -246,7 +267,7 @@ class ParallelTrainer implements Trainer {
     // before the worker is asked: it would fail too, and a failed worker is gone
     const { valLabels, valLoss, valPredictions } = sharedValidation(layout);
     return this.onOwnCore(() => {
-      shareWeights(trainableVariables(this.model), layout);
+      this.offerWeights();
       const task = this.post(VALIDATE);
       validateBatches(this.model, layout, 0);
       this.waitForWorkers(task);
@@ -262,6 +283,19 @@ class ParallelTrainer implements Trainer {
     } finally {
       setNativeThreads(nativeThreads);
     }
+  }
+
+  /** The step's weights into shared memory for the workers, unless they hold them already. */
+  private offerWeights(): void {
+    const vars = trainableVariables(this.model);
+    const held = this.workersHold;
+    const fresh = !held || vars.length !== held.length || vars.some((v, i) => v.dataId !== held[i]);
+    if (fresh) {
+      shareWeights(vars, this.layout);
+      this.handed++;
+      this.workersHold = vars.map((v) => v.dataId);
+    }
+    Atomics.store(this.ctrl, FRESH, fresh ? 1 : 0);
   }
 
   /** Asks the workers for a task; returns its number. */
@@ -281,7 +315,9 @@ class ParallelTrainer implements Trainer {
     const n = labels.length;
     if (n > layout.maxShard * SHARDS) throw new Error(`a batch of ${n} is larger than the ${layout.maxShard * SHARDS} the trainer was made for`);
     const ranges = shardRanges(n);
-    shareWeights(trainableVariables(this.model), layout);
+    this.offerWeights();
+    // the step's Adam gives the variables new data: the workers hold it only if their helper gets it
+    this.workersHold = null;
     const sharedImages = new Float32Array(layout.images);
     const sharedLabels = new Int32Array(layout.labels);
     ranges.forEach(({ start, size }, r) => {
@@ -292,16 +328,27 @@ class ParallelTrainer implements Trainer {
     });
     Atomics.store(ctrl, SEED, stepSeed | 0);
     const task = this.post(TRAIN);
+    const vars = trainableVariables(this.model);
+    try {
+      return this.stepShards(images, labels, stepSeed, ranges, task, vars);
+    } finally {
+      // the worker's Adam helper (serveShards) waits until told the step is over, however it ended
+      if (releaseAdamHelper() === vars.length) this.workersHold = vars.map((v) => v.dataId);
+    }
+  }
 
+  private stepShards(images: Float32Array, labels: Int32Array, stepSeed: number, ranges: { start: number; size: number }[], task: number, vars: tf.Variable[]): BatchResult {
+    const { layout } = this;
     const shards: (ShardGradients & { size: number })[] = [];
     for (const [r, { start, size }] of ranges.entries()) {
       if (r % layout.threads !== 0 || size === 0) continue;
       shards[r] = { size, ...shardGradients(this.model, images.subarray(start * PIXELS, (start + size) * PIXELS), labels.subarray(start, start + size), stepSeed | 0, r) };
     }
     this.waitForWorkers(task);
+    // the worker registered its Adam helper (if it has one) before it said it was done
+    openAdamHelper(this.ctrl, task);
     const grads = new Float32Array(layout.grads);
     const stats = new Float64Array(layout.stats);
-    const vars = trainableVariables(this.model);
     ranges.forEach(({ size }, r) => {
       if (shards[r]) return;
       if (size === 0) {
@@ -351,6 +398,12 @@ export async function serveShards(init: WorkerInit, ready: () => void): Promise<
   const model = await tf.models.modelFromJSON({ modelTopology: init.topology } as tf.io.ModelJSON);
   const vars = trainableVariables(model);
   ready();
+  const fail = (err: unknown) => {
+    const bytes = new TextEncoder().encode((err as Error).message).subarray(0, layout.error.byteLength - 1);
+    new Uint8Array(layout.error).set(bytes);
+    Atomics.compareExchange(ctrl, FAILED, 0, thread + 1);
+    Atomics.notify(ctrl, DONE + thread);
+  };
   let last = 0;
   for (;;) {
     Atomics.wait(ctrl, GO, last);
@@ -358,27 +411,67 @@ export async function serveShards(init: WorkerInit, ready: () => void): Promise<
     if (task === -1) break;
     if (task === last) continue;
     last = task;
+    let copies: tf.TensorInfo[] | null = null;
     try {
-      const weights = new Float32Array(layout.weights);
-      let at = 0;
-      for (const v of vars) {
-        const value = tf.tensor(weights.subarray(at, at + v.size), v.shape, 'float32');
-        v.assign(value);
-        value.dispose();
-        at += v.size;
-      }
+      if (Atomics.load(ctrl, FRESH) === 1) takeWeights(vars, layout);
       if (Atomics.load(ctrl, TASK) === VALIDATE) validateBatches(model, layout, thread);
-      else computeShards(model, layout, thread);
+      else {
+        computeShards(model, layout, thread);
+        copies = offerAdamHelp(vars, thread, ctrl, task);
+      }
     } catch (err) {
-      const bytes = new TextEncoder().encode((err as Error).message).subarray(0, layout.error.byteLength - 1);
-      new Uint8Array(layout.error).set(bytes);
-      Atomics.compareExchange(ctrl, FAILED, 0, thread + 1);
-      Atomics.notify(ctrl, DONE + thread);
+      fail(err);
       break;
     }
     publish(ctrl, DONE + thread, task);
+    if (!copies) continue;
+    try {
+      takeAdamStep(vars, copies);
+    } catch (err) {
+      fail(err);
+      break;
+    }
   }
   model.dispose();
+}
+
+/** The weights the main thread put in shared memory. */
+function takeWeights(vars: tf.Variable[], layout: SharedLayout): void {
+  const weights = new Float32Array(layout.weights);
+  let at = 0;
+  for (const v of vars) {
+    const value = tf.tensor(weights.subarray(at, at + v.size), v.shape, 'float32');
+    v.assign(value);
+    value.dispose();
+    at += v.size;
+  }
+}
+
+/**
+ * While the main thread takes Adam's step, this thread steps part of each large variable (the
+ * native kernels' Adam helper) and gets the new weights written into fresh buffers of its own:
+ * the step's serial part halved, and no hand-over of the weights before the next task. Registers
+ * the buffers (before DONE is published: the main thread looks for a waiting helper after it);
+ * null where the native kernels are missing (then the weights come through shared memory).
+ */
+function offerAdamHelp(vars: tf.Variable[], thread: number, ctrl: Int32Array, task: number): tf.TensorInfo[] | null {
+  const native = nativeKernels();
+  // one helper per process: the first worker's
+  if (!native || thread !== 1 || tf.getBackend() !== 'wasm') return null;
+  const backend = tf.backend() as unknown as WasmHeapBackend;
+  const copies = vars.map((v) => backend.makeOutput(v.shape, 'float32'));
+  native.adamHelperRegister(heapViews(backend, ...copies), ctrl, GO, task);
+  return copies;
+}
+
+/** Serves the main thread's Adam step; its weights become the variables' when every copy was written. */
+function takeAdamStep(vars: tf.Variable[], copies: tf.TensorInfo[]): void {
+  const written = nativeKernels()?.adamHelperServe(STALL_MS) ?? -1;
+  copies.forEach((copy, i) => {
+    const value = tf.engine().makeTensorFromTensorInfo(copy);
+    if (written === vars.length) vars[i].assign(value);
+    value.dispose();
+  });
 }
 
 /** A worker's shards of the batch in shared memory: their gradients and stats written in place. */

@@ -9,11 +9,15 @@
  * One register-blocked kernel (6 rows x 16 columns) over B's packed panels [K][16] and A's, [K][6];
  * convolutions read each output pixel's patch in place instead (the indirect kernel, as XNNPACK's),
  * or gather it into A's panel (no im2col matrix). Large products split their rows over threads
- * (setThreads). Also: Adam's step on the mean of a batch's shards, bias additions and bias sums.
+ * (setThreads). Also: Adam's step on the mean of a batch's shards (with a helper thread's share),
+ * bias additions and bias sums.
  */
 #define NAPI_VERSION 8
 #include <pthread.h>
 #include <node_api.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -823,12 +827,243 @@ static napi_value conv2d_filter_grad(napi_env env, napi_callback_info info) {
 }
 
 /*
- * adam(m, v, w, m2, v2, w2, grads: Float32Array[], scales: Float32Array, scalars: Float32Array(8)):
- * one Adam step of one variable on the scaled sum of its shards' gradients (adam_one).
+ * A helper for Adam's step, across threads: a training thread that has handed in its shard's
+ * gradients waits (adamHelperServe) while the thread holding Adam's state steps each variable
+ * (adam with a helper index), taking the upper part of the variable's elements and writing the
+ * new weights into its own copy too, so that it needs no copy of them afterwards. Elementwise:
+ * each element is computed as on one thread, the same bits.
+ *
+ * One helper per process (the parallel trainer has at most one worker: SHARDS is 2). A helper
+ * and a step meet by key: the trainer's control array and the task's number. A helper left over
+ * from a trainer that ended mid-step (its thread terminated) matches no later step's key, and
+ * the next helper to register takes its place.
+ */
+#define HELPER_MAX_VARS 64
+/* variables smaller than this are stepped by the calling thread alone: a hand-off costs more */
+#define HELPER_MIN_SPLIT 4096
+
+enum { HELPER_IDLE, HELPER_WAITING, HELPER_JOB, HELPER_END };
+
+typedef struct {
+  const void* ctrl;
+  int32_t task;
+} helper_key;
+
+static struct {
+  atomic_int state;
+  /* the waiting helper's key, its watch (ctrl[slot] stays `task` while the step lasts) */
+  helper_key key;
+  atomic_int* watch;
+  /* the step the stepping thread has opened (ctrl NULL: none) */
+  helper_key open;
+  /* the helper's copies of the variables' new weights */
+  size_t nvars;
+  float* copy[HELPER_MAX_VARS];
+  size_t length[HELPER_MAX_VARS];
+  /* variables whose copy has been written since the helper registered */
+  atomic_int written;
+  /* the variable the helper steps: its elements [from, n) */
+  size_t from, n;
+  const float *m, *v, *w;
+  float *m2, *v2, *w2, *out;
+  const float* g[MAX_SHARDS];
+  float scale[MAX_SHARDS], scalars[8];
+  int shards;
+} helper;
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#endif
+}
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* Elements [from, n) of one variable's step, the new weights also into `copy` when there is one. */
+static void adam_range(size_t from, size_t n, const float* m, const float* v, const float* w, float* m2, float* v2, float* w2,
+                       const float* const* g, const float* scale, int shards, const float* s, float* copy) {
+  const float* gs[MAX_SHARDS];
+  for (int j = 0; j < shards; j++) gs[j] = g[j] + from;
+  adam_update(n - from, m + from, v + from, w + from, m2 + from, v2 + from, w2 + from, gs, scale, shards, s);
+  if (copy) memcpy(copy + from, w2 + from, (n - from) * sizeof(float));
+}
+
+/*
+ * The adam call's step, with the waiting helper's share when the step is open and the helper's
+ * variable `index` has this length: 1 then (the helper's copy written), else 0 (the whole step here).
+ */
+static int adam_with_helper(int index, size_t n, float* const* t, const float* const* g, const float* scale, int shards, const float* s) {
+  if (index < 0 || helper.open.ctrl == NULL || atomic_load(&helper.state) != HELPER_WAITING || helper.key.ctrl != helper.open.ctrl ||
+      helper.key.task != helper.open.task || (size_t)index >= helper.nvars || helper.length[index] != n) {
+    adam_update(n, t[0], t[1], t[2], t[3], t[4], t[5], g, scale, shards, s);
+    return 0;
+  }
+  float* copy = helper.copy[index];
+  /* a multiple of 8: the helper's part starts where a vector of the one-thread pass would */
+  const size_t from = n < HELPER_MIN_SPLIT ? n : (n / 2) & ~(size_t)7;
+  if (from < n) {
+    helper.from = from;
+    helper.n = n;
+    helper.m = t[0]; helper.v = t[1]; helper.w = t[2];
+    helper.m2 = t[3]; helper.v2 = t[4]; helper.w2 = t[5];
+    helper.out = copy;
+    for (int j = 0; j < shards; j++) { helper.g[j] = g[j]; helper.scale[j] = scale[j]; }
+    memcpy(helper.scalars, s, sizeof helper.scalars);
+    helper.shards = shards;
+    atomic_store(&helper.state, HELPER_JOB);
+  }
+  adam_range(0, from, t[0], t[1], t[2], t[3], t[4], t[5], g, scale, shards, s, copy);
+  if (from < n) while (atomic_load(&helper.state) == HELPER_JOB) cpu_relax();
+  atomic_fetch_add(&helper.written, 1);
+  return 1;
+}
+
+/* An Int32Array argument, a slot in it and a task number: the key's ctrl, &ctrl[slot], the task. -1, having thrown, when not. */
+static int get_key(napi_env env, napi_value array, napi_value slotArg, napi_value taskArg, helper_key* key, atomic_int** watch, const char* fn) {
+  bool is;
+  napi_typedarray_type type;
+  size_t len;
+  void* data;
+  int32_t slot;
+  if (napi_is_typedarray(env, array, &is) != napi_ok || !is || napi_get_typedarray_info(env, array, &type, &len, &data, NULL, NULL) != napi_ok ||
+      type != napi_int32_array || napi_get_value_int32(env, slotArg, &slot) != napi_ok || slot < 0 || (size_t)slot >= len ||
+      napi_get_value_int32(env, taskArg, &key->task) != napi_ok) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "native kernels: %s takes a control Int32Array, a slot in it and a task number", fn);
+    napi_throw_type_error(env, NULL, msg);
+    return -1;
+  }
+  key->ctrl = data;
+  if (watch) *watch = (atomic_int*)data + slot;
+  return 0;
+}
+
+/*
+ * adamHelperRegister(copies: Float32Array[], ctrl: Int32Array, slot, task): the helper of the
+ * step `task` of the trainer whose control array is ctrl, while ctrl[slot] stays `task`; its new
+ * weights go into `copies`, one array per variable in the stepping thread's order.
+ */
+static napi_value adam_helper_register(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (get_args(env, info, 4, argv, "adamHelperRegister")) return NULL;
+  uint32_t count;
+  bool isArray;
+  CHECK(napi_is_array(env, argv[0], &isArray));
+  if (!isArray || napi_get_array_length(env, argv[0], &count) != napi_ok || count > HELPER_MAX_VARS) {
+    napi_throw_range_error(env, NULL, "native kernels: adamHelperRegister takes an array of at most 64 Float32Arrays");
+    return NULL;
+  }
+  helper_key key;
+  atomic_int* watch;
+  if (get_key(env, argv[1], argv[2], argv[3], &key, &watch, "adamHelperRegister")) return NULL;
+  /* a helper left waiting by a trainer that ended mid-step is replaced; one serving a step is not */
+  if (atomic_load(&helper.state) != HELPER_IDLE && atomic_load(&helper.state) != HELPER_WAITING) {
+    napi_throw_error(env, NULL, "native kernels: another thread's Adam helper is serving a step in this process");
+    return NULL;
+  }
+  atomic_store(&helper.state, HELPER_IDLE);
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value e;
+    CHECK(napi_get_element(env, argv[0], i, &e));
+    if (!(helper.copy[i] = f32(env, e, &helper.length[i], "a weights copy"))) return NULL;
+  }
+  helper.nvars = count;
+  helper.key = key;
+  helper.watch = watch;
+  atomic_store(&helper.written, 0);
+  atomic_store(&helper.state, HELPER_WAITING);
+  return NULL;
+}
+
+/*
+ * adamHelperServe(timeoutMs): the registered helper steps the parts of variables it is handed
+ * until adamHelperRelease, until its watch no longer reads its task (the trainer moved on or
+ * stops), or timeoutMs. Returns how many variables' copies were written, -1 when it was not
+ * released by the stepping thread.
+ */
+static napi_value adam_helper_serve(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  double timeout;
+  if (get_args(env, info, 1, argv, "adamHelperServe")) return NULL;
+  CHECK(napi_get_value_double(env, argv[0], &timeout));
+  const double deadline = now_ms() + timeout;
+  int result = -1;
+  for (unsigned spins = 0;; spins++) {
+    const int state = atomic_load(&helper.state);
+    if (state == HELPER_JOB) {
+      adam_range(helper.from, helper.n, helper.m, helper.v, helper.w, helper.m2, helper.v2, helper.w2, helper.g, helper.scale,
+                 helper.shards, helper.scalars, helper.out);
+      atomic_store(&helper.state, HELPER_WAITING);
+      continue;
+    }
+    if (state == HELPER_END) {
+      result = atomic_load(&helper.written);
+      break;
+    }
+    if (state != HELPER_WAITING) break; /* not registered, or replaced */
+    if ((spins & 1023) == 0) {
+      if (atomic_load(helper.watch) != helper.key.task || now_ms() > deadline) {
+        int expected = HELPER_WAITING;
+        if (atomic_compare_exchange_strong(&helper.state, &expected, HELPER_IDLE)) break;
+        continue; /* a job or the end came in meanwhile */
+      }
+      /* V8's own threads may want this core */
+      sched_yield();
+    }
+    cpu_relax();
+  }
+  atomic_store(&helper.state, HELPER_IDLE);
+  napi_value out;
+  CHECK(napi_create_int32(env, result, &out));
+  return out;
+}
+
+/* adamHelperOpen(ctrl: Int32Array, task): the stepping thread's adam calls may use the helper registered with this key. */
+static napi_value adam_helper_open(napi_env env, napi_callback_info info) {
+  napi_value argv[2], zero;
+  if (get_args(env, info, 2, argv, "adamHelperOpen")) return NULL;
+  CHECK(napi_create_int32(env, 0, &zero));
+  if (get_key(env, argv[0], zero, argv[1], &helper.open, NULL, "adamHelperOpen")) return NULL;
+  return NULL;
+}
+
+/*
+ * adamHelperRelease(): closes the open step and ends its helper's service; returns the variables
+ * whose copy was written, -1 when no helper of the open step waits.
+ */
+static napi_value adam_helper_release(napi_env env, napi_callback_info info) {
+  (void)info;
+  int released = 0;
+  if (helper.open.ctrl != NULL && helper.key.ctrl == helper.open.ctrl && helper.key.task == helper.open.task) {
+    int expected = HELPER_WAITING;
+    released = atomic_compare_exchange_strong(&helper.state, &expected, HELPER_END);
+  }
+  helper.open.ctrl = NULL;
+  napi_value out;
+  CHECK(napi_create_int32(env, released ? atomic_load(&helper.written) : -1, &out));
+  return out;
+}
+
+/*
+ * adam(m, v, w, m2, v2, w2, grads: Float32Array[], scales: Float32Array, scalars: Float32Array(8)
+ * [, helperIndex]): one Adam step of one variable on the scaled sum of its shards' gradients
+ * (adam_one); with helperIndex, shared with the open step's helper (adam_with_helper). Returns
+ * whether the helper's copy was written.
  */
 static napi_value adam(napi_env env, napi_callback_info info) {
-  napi_value argv[9];
-  if (get_args(env, info, 9, argv, "adam")) return NULL;
+  napi_value argv[10];
+  size_t argc = 10;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 9 && argc != 10) { napi_throw_error(env, NULL, "native kernels: adam takes 9 or 10 arguments"); return NULL; }
+  int32_t index = -1;
+  if (argc == 10 && napi_get_value_int32(env, argv[9], &index) != napi_ok) {
+    napi_throw_type_error(env, NULL, "native kernels: adam's helper index must be a number");
+    return NULL;
+  }
   static const char* names[] = {"m", "v", "w", "m2", "v2", "w2"};
   float* t[6];
   size_t n = 0;
@@ -857,8 +1092,9 @@ static napi_value adam(napi_env env, napi_callback_info info) {
   const float *scale, *scalars;
   if (!(scale = f32(env, argv[7], &ls, "scales")) || !(scalars = f32(env, argv[8], &lsc, "scalars"))) return NULL;
   if (ls != shards || lsc != 8) { napi_throw_range_error(env, NULL, "native kernels: adam takes one scale per gradient and 8 scalars"); return NULL; }
-  adam_update(n, t[0], t[1], t[2], t[3], t[4], t[5], g, scale, (int)shards, scalars);
-  return NULL;
+  napi_value out;
+  CHECK(napi_get_boolean(env, adam_with_helper(index, n, t, g, scale, (int)shards, scalars) == 1, &out));
+  return out;
 }
 
 /* biasAdd(x, bias, out, channels): out = x + bias along the last axis; x's length a multiple of channels. */
@@ -935,6 +1171,10 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     {"useIsa", NULL, use_isa, NULL, NULL, NULL, napi_default, NULL},
     {"adam", NULL, adam, NULL, NULL, NULL, napi_default, NULL},
+    {"adamHelperRegister", NULL, adam_helper_register, NULL, NULL, NULL, napi_default, NULL},
+    {"adamHelperServe", NULL, adam_helper_serve, NULL, NULL, NULL, napi_default, NULL},
+    {"adamHelperOpen", NULL, adam_helper_open, NULL, NULL, NULL, napi_default, NULL},
+    {"adamHelperRelease", NULL, adam_helper_release, NULL, NULL, NULL, napi_default, NULL},
     {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_default, NULL},
     {"biasAdd", NULL, bias_add, NULL, NULL, NULL, napi_default, NULL},
     {"sumRows", NULL, sum_rows, NULL, NULL, NULL, napi_default, NULL},

@@ -29,11 +29,29 @@ export interface NativeKernels {
   /**
    * One Adam step of one variable (m, v, w into m2, v2, w2) on g = grads[0]*scales[0] + grads[1]*scales[1] + ...;
    * scalars: beta1, 1 - beta1, beta2, 1 - beta2, 1 - accBeta1, 1 - accBeta2, epsilon, -learningRate.
+   * With helperIndex (the variable's place in a waiting helper's list), the helper steps part of
+   * the elements and its copy of the weights is written: returns whether it was.
    */
   adam(
     m: Float32Array, v: Float32Array, w: Float32Array, m2: Float32Array, v2: Float32Array, w2: Float32Array,
-    grads: Float32Array[], scales: Float32Array, scalars: Float32Array,
-  ): void;
+    grads: Float32Array[], scales: Float32Array, scalars: Float32Array, helperIndex?: number,
+  ): boolean;
+  /**
+   * This thread helps with the Adam step `task` of the trainer whose control array is ctrl (while
+   * ctrl[slot] stays `task`), and takes the new weights into `copies`, one array per variable in
+   * the stepping thread's order. One helper per process.
+   */
+  adamHelperRegister(copies: Float32Array[], ctrl: Int32Array, slot: number, task: number): void;
+  /**
+   * Steps the parts of variables the stepping thread hands over, until adamHelperRelease, until
+   * the watch no longer reads the task, or after timeoutMs. Returns how many variables' copies
+   * were written; -1 when not released by the stepping thread.
+   */
+  adamHelperServe(timeoutMs: number): number;
+  /** The step `task` of the trainer with control array ctrl: this thread's adam calls may use its helper. */
+  adamHelperOpen(ctrl: Int32Array, task: number): void;
+  /** Closes the open step and ends its helper's service: the variables its copies got, -1 when no helper of that step waits. */
+  adamHelperRelease(): number;
   /** out = x + bias along the last axis (x [rows][channels]). */
   biasAdd(x: Float32Array, bias: Float32Array, out: Float32Array, channels: number): void;
   /** out[c] = the sum of x's rows (x [rows][channels]) from +0, in row order, rounded after every addition. */
@@ -94,6 +112,21 @@ export function setNativeThreads(n: number): number {
   loaded ??= load();
   loaded.kernels?.setThreads(Math.max(1, Math.min(8, Math.floor(n))));
   return before;
+}
+
+/**
+ * Opens an Adam step with a helper (NativeKernels.adamHelperOpen), and closes it, ending the
+ * helper's service (adamHelperRelease), even where the native kernels are switched off in this
+ * thread: a helper in another thread must not wait for a step that will not come. Without the
+ * addon, open does nothing and release returns -1.
+ */
+export function openAdamHelper(ctrl: Int32Array, task: number): void {
+  loaded ??= load();
+  loaded.kernels?.adamHelperOpen(ctrl, task);
+}
+export function releaseAdamHelper(): number {
+  loaded ??= load();
+  return loaded.kernels?.adamHelperRelease() ?? -1;
 }
 
 /** Turns the native kernels off (or back on) in this thread: tests compare both ways. */
