@@ -117,6 +117,16 @@ describe("Adam's step with a helper thread", () => {
     for (const copy of copies) expect(new Float32Array(copy).every((x) => x === 0)).toBe(true);
   });
 
+  it('leaves at once when its step was closed before it registered (the stepping thread failed first)', async () => {
+    const ctrl = new Int32Array(new SharedArrayBuffer(16));
+    Atomics.store(ctrl, WATCH, 5);
+    native.adamHelperOpen(ctrl, 5);
+    expect(native.adamHelperRelease()).toBe(-1);
+    // the watch stays at 5 and the timeout is long: only the closed step lets it go
+    const { served } = await startHelper(ctrl, 5, [new SharedArrayBuffer(4 * 16)], 600_000);
+    expect(await served).toBe(-1);
+  });
+
   it('leaves after its timeout when no step comes', async () => {
     const ctrl = new Int32Array(new SharedArrayBuffer(16));
     Atomics.store(ctrl, WATCH, 3);

@@ -328,6 +328,8 @@ class ParallelTrainer implements Trainer {
     });
     Atomics.store(ctrl, SEED, stepSeed | 0);
     const task = this.post(TRAIN);
+    // open before the worker's helper registers: a step that fails here first is closed for it too
+    openAdamHelper(ctrl, task);
     const vars = trainableVariables(this.model);
     try {
       return this.stepShards(images, labels, stepSeed, ranges, task, vars);
@@ -344,9 +346,8 @@ class ParallelTrainer implements Trainer {
       if (r % layout.threads !== 0 || size === 0) continue;
       shards[r] = { size, ...shardGradients(this.model, images.subarray(start * PIXELS, (start + size) * PIXELS), labels.subarray(start, start + size), stepSeed | 0, r) };
     }
-    this.waitForWorkers(task);
     // the worker registered its Adam helper (if it has one) before it said it was done
-    openAdamHelper(this.ctrl, task);
+    this.waitForWorkers(task);
     const grads = new Float32Array(layout.grads);
     const stats = new Float64Array(layout.stats);
     ranges.forEach(({ size }, r) => {

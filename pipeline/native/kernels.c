@@ -856,6 +856,9 @@ static struct {
   atomic_int* watch;
   /* the step the stepping thread has opened (ctrl NULL: none) */
   helper_key open;
+  /* the step it closed last: a helper registering for it afterwards does not wait */
+  _Atomic(const void*) closed_ctrl;
+  atomic_int closed_task;
   /* the helper's copies of the variables' new weights */
   size_t nvars;
   float* copy[HELPER_MAX_VARS];
@@ -917,7 +920,13 @@ static int adam_with_helper(int index, size_t n, float* const* t, const float* c
     atomic_store(&helper.state, HELPER_JOB);
   }
   adam_range(0, from, t[0], t[1], t[2], t[3], t[4], t[5], g, scale, shards, s, copy);
-  if (from < n) while (atomic_load(&helper.state) == HELPER_JOB) cpu_relax();
+  if (from < n) {
+    for (unsigned spins = 1; atomic_load(&helper.state) == HELPER_JOB; spins++) {
+      /* a helper taken off its core by a busy machine gets it back sooner */
+      if ((spins & 1023) == 0) sched_yield();
+      cpu_relax();
+    }
+  }
   atomic_fetch_add(&helper.written, 1);
   return 1;
 }
@@ -982,7 +991,8 @@ static napi_value adam_helper_register(napi_env env, napi_callback_info info) {
 /*
  * adamHelperServe(timeoutMs): the registered helper steps the parts of variables it is handed
  * until adamHelperRelease, until its watch no longer reads its task (the trainer moved on or
- * stops), or timeoutMs. Returns how many variables' copies were written, -1 when it was not
+ * stops), or timeoutMs; at once when its step was closed before it registered (the stepping
+ * thread failed first). Returns how many variables' copies were written, -1 when it was not
  * released by the stepping thread.
  */
 static napi_value adam_helper_serve(napi_env env, napi_callback_info info) {
@@ -1006,7 +1016,8 @@ static napi_value adam_helper_serve(napi_env env, napi_callback_info info) {
     }
     if (state != HELPER_WAITING) break; /* not registered, or replaced */
     if ((spins & 1023) == 0) {
-      if (atomic_load(helper.watch) != helper.key.task || now_ms() > deadline) {
+      const int closed = atomic_load(&helper.closed_ctrl) == helper.key.ctrl && atomic_load(&helper.closed_task) == helper.key.task;
+      if (closed || atomic_load(helper.watch) != helper.key.task || now_ms() > deadline) {
         int expected = HELPER_WAITING;
         if (atomic_compare_exchange_strong(&helper.state, &expected, HELPER_IDLE)) break;
         continue; /* a job or the end came in meanwhile */
@@ -1022,7 +1033,10 @@ static napi_value adam_helper_serve(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* adamHelperOpen(ctrl: Int32Array, task): the stepping thread's adam calls may use the helper registered with this key. */
+/*
+ * adamHelperOpen(ctrl: Int32Array, task): the stepping thread's adam calls may use the helper
+ * registered with this key (now or later: open the step before its helper registers).
+ */
 static napi_value adam_helper_open(napi_env env, napi_callback_info info) {
   napi_value argv[2], zero;
   if (get_args(env, info, 2, argv, "adamHelperOpen")) return NULL;
@@ -1033,7 +1047,8 @@ static napi_value adam_helper_open(napi_env env, napi_callback_info info) {
 
 /*
  * adamHelperRelease(): closes the open step and ends its helper's service; returns the variables
- * whose copy was written, -1 when no helper of the open step waits.
+ * whose copy was written, -1 when no helper of the open step waits (one that registers for it
+ * later leaves at once).
  */
 static napi_value adam_helper_release(napi_env env, napi_callback_info info) {
   (void)info;
@@ -1041,6 +1056,11 @@ static napi_value adam_helper_release(napi_env env, napi_callback_info info) {
   if (helper.open.ctrl != NULL && helper.key.ctrl == helper.open.ctrl && helper.key.task == helper.open.task) {
     int expected = HELPER_WAITING;
     released = atomic_compare_exchange_strong(&helper.state, &expected, HELPER_END);
+  }
+  /* after the end: a helper that sees its step closed while it still waits was never released */
+  if (helper.open.ctrl != NULL) {
+    atomic_store(&helper.closed_task, helper.open.task);
+    atomic_store(&helper.closed_ctrl, helper.open.ctrl);
   }
   helper.open.ctrl = NULL;
   napi_value out;
