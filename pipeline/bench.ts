@@ -74,7 +74,8 @@ Options:
   --workers <list>      the same as --threads (its older name)
   --peer pytorch        also train the same model in PyTorch with ${PEER_THREADS} threads (Debian's
                         python3-torch under /usr/bin/python3; skipped, saying so, when absent),
-                        interleaved with the other rows, and print the ratios
+                        interleaved with the other rows, and print the ratios; with a 1-thread
+                        wasm row, PyTorch with 1 thread too: its own scaling beside wasm's
   --rounds <n>          run every training row n times, interleaved, and report medians
                         (default 1; 3 with --peer)
   --rows <list>         comma list of what to measure (default: all): train (training and
@@ -446,7 +447,7 @@ function medianResult(results: ChildResult[]): ChildResult {
   return { ...first, train: { ...first.train, samples_per_s: median(all), rounds: all } };
 }
 
-function medianPeer(rounds: (PeerRow | PeerSkipped)[]): (PeerRow & { rounds: number[] }) | PeerSkipped {
+function medianPeer(rounds: (PeerRow | PeerSkipped)[]): PeerMedian {
   const skipped = rounds.find((r): r is PeerSkipped => 'skipped' in r);
   if (skipped) return skipped;
   const rows = rounds as PeerRow[];
@@ -460,13 +461,21 @@ function median(values: number[]): number {
   return roundDecimals(sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2, 1);
 }
 
-/** The figures the issue judges by: wasm with the most threads against PyTorch, and against 1 thread. */
-function ratioLines(results: ChildResult[], peer: (PeerRow & { rounds: number[] }) | PeerSkipped): { text: string; values: Record<string, number> } {
+type PeerMedian = (PeerRow & { rounds: number[] }) | PeerSkipped;
+
+/**
+ * The figures the issue judges by: wasm with the most threads against PyTorch, and against 1
+ * thread; beside the latter, PyTorch's own 2 threads against 1 when it ran with 1 (peerOne).
+ */
+function ratioLines(results: ChildResult[], peer: PeerMedian, peerOne?: PeerMedian): { text: string; values: Record<string, number> } {
   if ('skipped' in peer) return { text: `pytorch: skipped: ${peer.skipped}`, values: {} };
   const wasm = results.flatMap((r) => (r.train && r.backend === 'wasm' ? [r.train] : []));
   const one = wasm.find((t) => t.workers === 1);
   const most = wasm.reduce<TrainRow | undefined>((best, t) => (!best || t.workers > best.workers ? t : best), undefined);
-  const lines = [`pytorch ${peer.version}, ${peer.threads} threads: ${peer.samples_per_s.toFixed(1)} samples/s${peer.rounds.length > 1 ? ` (${peer.rounds.map((v) => v.toFixed(0)).join(', ')})` : ''}`];
+  const peerLine = (p: PeerRow & { rounds: number[] }) =>
+    `pytorch ${p.version}, ${p.threads} thread${p.threads === 1 ? '' : 's'}: ${p.samples_per_s.toFixed(1)} samples/s${p.rounds.length > 1 ? ` (${p.rounds.map((v) => v.toFixed(0)).join(', ')})` : ''}`;
+  const alone = peerOne && !('skipped' in peerOne) ? peerOne : undefined;
+  const lines = [...(alone ? [peerLine(alone)] : []), peerLine(peer)];
   const values: Record<string, number> = {};
   if (most) {
     values.wasm_vs_pytorch = roundDecimals(most.samples_per_s / peer.samples_per_s, 2);
@@ -475,6 +484,10 @@ function ratioLines(results: ChildResult[], peer: (PeerRow & { rounds: number[] 
   if (most && one && most !== one) {
     values.threads_vs_one = roundDecimals(most.samples_per_s / one.samples_per_s, 2);
     lines.push(`wasm with ${most.workers} threads / 1 thread: ${values.threads_vs_one.toFixed(2)}x`);
+  }
+  if (alone) {
+    values.pytorch_threads_vs_one = roundDecimals(peer.samples_per_s / alone.samples_per_s, 2);
+    lines.push(`pytorch with ${peer.threads} threads / 1 thread: ${values.pytorch_threads_vs_one.toFixed(2)}x`);
   }
   return { text: lines.join('\n'), values };
 }
@@ -515,6 +528,10 @@ async function main(): Promise<void> {
   // rounds and medians compare the rows under the same conditions.
   const rounds: ChildResult[][] = jobs.map(() => []);
   const peerRounds: (PeerRow | PeerSkipped)[] = [];
+  // PyTorch's own scaling beside wasm's, when there is a 1-thread wasm row to compare it with
+  const peerOneRounds: (PeerRow | PeerSkipped)[] = [];
+  const peerAlone = jobs.some((j) => j.backend === 'wasm' && j.threads === 1) && PEER_THREADS > 1;
+  const steps = Math.ceil(opts.samples / opts.batchSize);
   for (let round = 1; round <= (jobs.length > 0 ? opts.rounds : 0); round++) {
     const of = opts.rounds > 1 ? ` (round ${round}/${opts.rounds})` : '';
     for (const [i, job] of jobs.entries()) {
@@ -523,12 +540,17 @@ async function main(): Promise<void> {
       rounds[i].push(await runChild(job, opts));
     }
     if (opts.peer && !peerRounds.some((p) => 'skipped' in p)) {
+      if (peerAlone) {
+        if (!opts.json) console.error(`bench: ${opts.peer} with 1 thread${of}...`);
+        peerOneRounds.push(await runPytorchPeer(1, opts.batchSize, steps, opts.warmup));
+      }
       if (!opts.json) console.error(`bench: ${opts.peer} with ${PEER_THREADS} threads${of}...`);
-      peerRounds.push(await runPytorchPeer(PEER_THREADS, opts.batchSize, Math.ceil(opts.samples / opts.batchSize), opts.warmup));
+      peerRounds.push(await runPytorchPeer(PEER_THREADS, opts.batchSize, steps, opts.warmup));
     }
   }
   const results = rounds.map(medianResult);
   const peer = peerRounds.length === 0 ? undefined : medianPeer(peerRounds);
+  const peerOne = peerOneRounds.length === 0 ? undefined : medianPeer(peerOneRounds);
   let render: RenderRow | { skipped: string } | undefined;
   if (opts.rows.includes('render')) {
     const dir = renderRunDir(opts);
@@ -540,7 +562,7 @@ async function main(): Promise<void> {
   if (results.length > 0) console.log(`data: ${data}`);
   console.log(`load average (1, 5, 15 min): ${load.before.join(' ')} before, ${load.after.join(' ')} after, on ${availableParallelism()} cores`);
   if (results.length > 0) console.log(table(results));
-  const ratios = peer ? ratioLines(results, peer) : undefined;
+  const ratios = peer ? ratioLines(results, peer, peerOne) : undefined;
   if (peer) console.log(ratios?.text ?? '');
   if (render) console.log(renderLine(render));
   const counted = results.find((r) => r.kernels);
@@ -555,6 +577,7 @@ async function main(): Promise<void> {
         data,
         kernel_counts: counted?.kernels ?? null,
         ...(peer && { peer, ratios: ratios?.values }),
+        ...(peerOne && { peer_one_thread: peerOne }),
         load_average: load,
         cores: availableParallelism(),
         node: process.version,

@@ -105,6 +105,7 @@ describe('npm run bench --threads and --peer pytorch', () => {
     const out = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as {
       train: { backend: string; workers: number; warmup_steps: number; samples: number; samples_per_s: number; rounds: number[] }[];
       peer: { peer: string; skipped?: string; threads?: number; samples?: number; samples_per_s?: number };
+      peer_one_thread?: { peer: string; skipped?: string; threads?: number; samples?: number; samples_per_s?: number };
       ratios?: Record<string, number>;
     };
     // `workers` is the trainer's real thread count (trainer.threads)
@@ -121,9 +122,15 @@ describe('npm run bench --threads and --peer pytorch', () => {
       expect(out.peer.threads).toBe(2);
       expect(out.peer.samples).toBe(32);
       expect(out.peer.samples_per_s).toBeGreaterThan(0);
+      // with a 1-thread wasm row, PyTorch with 1 thread too: its own scaling beside wasm's
+      expect(out.peer_one_thread?.threads).toBe(1);
+      expect(out.peer_one_thread?.samples).toBe(32);
       expect(out.ratios?.wasm_vs_pytorch).toBeGreaterThan(0);
       expect(out.ratios?.threads_vs_one).toBeGreaterThan(0);
+      expect(out.ratios?.pytorch_threads_vs_one).toBe(Math.round((out.peer.samples_per_s! / out.peer_one_thread!.samples_per_s!) * 100) / 100);
       expect(r.stdout).toMatch(/\nwasm with 2 thread\(s\) \/ pytorch with 2: \d+\.\d\dx\n/);
+      expect(r.stdout).toMatch(/\npytorch 1\.\S+, 1 thread: \d+\.\d samples\/s\n/);
+      expect(r.stdout).toMatch(/\npytorch with 2 threads \/ 1 thread: \d+\.\d\dx\n/);
     }
   });
 });
