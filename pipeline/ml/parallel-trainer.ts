@@ -16,7 +16,7 @@
 import { Worker } from 'node:worker_threads';
 import { PIXELS } from '../catalog/dataset.js';
 import { tf } from '../tfjs/tf.js';
-import { nativeKernels, openAdamHelper, releaseAdamHelper, setNativeThreads } from '../tfjs/native-kernels.js';
+import { adamHelperBoard, nativeKernels, openAdamHelper, releaseAdamHelper, setNativeThreads } from '../tfjs/native-kernels.js';
 import { heapViews, type WasmHeapBackend } from '../tfjs/wasm-kernels/heap.js';
 import {
   applyShards,
@@ -119,6 +119,8 @@ export interface SharedLayout {
   /** per shard: mean loss, correct count */
   stats: SharedArrayBuffer;
   error: SharedArrayBuffer;
+  /** where the worker's Adam helper and the main thread's Adam step meet (native kernels), when there are native kernels */
+  adamBoard?: SharedArrayBuffer;
   /** the validation set (float32 images, int32 labels), when there is one */
   valImages?: SharedArrayBuffer;
   valLabels?: SharedArrayBuffer;
@@ -230,6 +232,7 @@ class ParallelTrainer implements Trainer {
       grads: new SharedArrayBuffer(4 * SHARDS * params),
       stats: new SharedArrayBuffer(8 * 2 * SHARDS),
       error: new SharedArrayBuffer(2048),
+      adamBoard: adamHelperBoard(),
       ...(validation && {
         valImages: shared(validation.x),
         valLabels: shared(validation.y),
@@ -329,7 +332,7 @@ class ParallelTrainer implements Trainer {
     Atomics.store(ctrl, SEED, stepSeed | 0);
     const task = this.post(TRAIN);
     // open before the worker's helper registers: a step that fails here first is closed for it too
-    openAdamHelper(ctrl, task);
+    if (layout.adamBoard) openAdamHelper(layout.adamBoard, task);
     const vars = trainableVariables(this.model);
     try {
       return this.stepShards(images, labels, stepSeed, ranges, task, vars);
@@ -418,7 +421,7 @@ export async function serveShards(init: WorkerInit, ready: () => void): Promise<
       if (Atomics.load(ctrl, TASK) === VALIDATE) validateBatches(model, layout, thread);
       else {
         computeShards(model, layout, thread);
-        copies = offerAdamHelp(vars, thread, ctrl, task);
+        copies = offerAdamHelp(vars, layout, thread, task);
       }
     } catch (err) {
       fail(err);
@@ -427,7 +430,7 @@ export async function serveShards(init: WorkerInit, ready: () => void): Promise<
     publish(ctrl, DONE + thread, task);
     if (!copies) continue;
     try {
-      takeAdamStep(vars, copies);
+      takeAdamStep(vars, layout, copies);
     } catch (err) {
       fail(err);
       break;
@@ -452,22 +455,24 @@ function takeWeights(vars: tf.Variable[], layout: SharedLayout): void {
  * While the main thread takes Adam's step, this thread steps part of each large variable (the
  * native kernels' Adam helper) and gets the new weights written into fresh buffers of its own:
  * the step's serial part halved, and no hand-over of the weights before the next task. Registers
- * the buffers (before DONE is published: the main thread looks for a waiting helper after it);
- * null where the native kernels are missing (then the weights come through shared memory).
+ * the buffers (before DONE is published: the main thread's Adam step comes after it); null where
+ * the native kernels are missing or refuse the model (then the weights come through shared memory).
  */
-function offerAdamHelp(vars: tf.Variable[], thread: number, ctrl: Int32Array, task: number): tf.TensorInfo[] | null {
+function offerAdamHelp(vars: tf.Variable[], layout: SharedLayout, thread: number, task: number): tf.TensorInfo[] | null {
   const native = nativeKernels();
-  // one helper per process: the first worker's
-  if (!native || thread !== 1 || tf.getBackend() !== 'wasm') return null;
+  // one helper per board: the first worker's
+  if (!native || !layout.adamBoard || thread !== 1 || tf.getBackend() !== 'wasm') return null;
   const backend = tf.backend() as unknown as WasmHeapBackend;
   const copies = vars.map((v) => backend.makeOutput(v.shape, 'float32'));
-  native.adamHelperRegister(heapViews(backend, ...copies), ctrl, GO, task);
-  return copies;
+  if (native.adamHelperRegister(new Int32Array(layout.adamBoard), heapViews(backend, ...copies), new Int32Array(layout.ctrl), GO, task)) return copies;
+  for (const copy of copies) tf.engine().makeTensorFromTensorInfo(copy).dispose();
+  return null;
 }
 
 /** Serves the main thread's Adam step; its weights become the variables' when every copy was written. */
-function takeAdamStep(vars: tf.Variable[], copies: tf.TensorInfo[]): void {
-  const written = nativeKernels()?.adamHelperServe(STALL_MS) ?? -1;
+function takeAdamStep(vars: tf.Variable[], layout: SharedLayout, copies: tf.TensorInfo[]): void {
+  const board = layout.adamBoard;
+  const written = board ? (nativeKernels()?.adamHelperServe(new Int32Array(board), STALL_MS) ?? -1) : -1;
   copies.forEach((copy, i) => {
     const value = tf.engine().makeTensorFromTensorInfo(copy);
     if (written === vars.length) vars[i].assign(value);

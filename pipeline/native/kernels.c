@@ -833,10 +833,10 @@ static napi_value conv2d_filter_grad(napi_env env, napi_callback_info info) {
  * new weights into its own copy too, so that it needs no copy of them afterwards. Elementwise:
  * each element is computed as on one thread, the same bits.
  *
- * One helper per process (the parallel trainer has at most one worker: SHARDS is 2). A helper
- * and a step meet by key: the trainer's control array and the task's number. A helper left over
- * from a trainer that ended mid-step (its thread terminated) matches no later step's key, and
- * the next helper to register takes its place.
+ * They meet on a board in memory both threads share (a SharedArrayBuffer of the trainer's,
+ * adamHelperBoardBytes() long, zeroed): one board per trainer, one helper per board. The stepping
+ * thread opens a step on it (adamHelperOpen: for its own adam calls only) and closes it
+ * (adamHelperRelease); a helper serves the step it registered for, until then.
  */
 #define HELPER_MAX_VARS 64
 /* variables smaller than this are stepped by the calling thread alone: a hand-off costs more */
@@ -845,26 +845,18 @@ static napi_value conv2d_filter_grad(napi_env env, napi_callback_info info) {
 enum { HELPER_IDLE, HELPER_WAITING, HELPER_JOB, HELPER_END };
 
 typedef struct {
-  const void* ctrl;
-  int32_t task;
-} helper_key;
-
-static struct {
   atomic_int state;
-  /* the waiting helper's key, its watch (ctrl[slot] stays `task` while the step lasts) */
-  helper_key key;
-  atomic_int* watch;
-  /* the step the stepping thread has opened (ctrl NULL: none) */
-  helper_key open;
-  /* the step it closed last: a helper registering for it afterwards does not wait */
-  _Atomic(const void*) closed_ctrl;
-  atomic_int closed_task;
+  /* variables whose copy has been written since the helper registered */
+  atomic_int written;
+  /* the step closed last (0: none; steps count from 1): a helper registering for it afterwards does not wait */
+  atomic_int closed;
+  /* the registered helper's step, and its watch (ctrl[slot] stays `task` while the step lasts) */
+  int32_t task;
+  const atomic_int* watch;
   /* the helper's copies of the variables' new weights */
   size_t nvars;
   float* copy[HELPER_MAX_VARS];
   size_t length[HELPER_MAX_VARS];
-  /* variables whose copy has been written since the helper registered */
-  atomic_int written;
   /* the variable the helper steps: its elements [from, n) */
   size_t from, n;
   const float *m, *v, *w;
@@ -872,7 +864,11 @@ static struct {
   const float* g[MAX_SHARDS];
   float scale[MAX_SHARDS], scalars[8];
   int shards;
-} helper;
+} helper_board;
+
+/* the step this thread has opened (board NULL: none) */
+static _Thread_local helper_board* open_board;
+static _Thread_local int32_t open_task;
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__)
@@ -896,130 +892,152 @@ static void adam_range(size_t from, size_t n, const float* m, const float* v, co
 }
 
 /*
- * The adam call's step, with the waiting helper's share when the step is open and the helper's
- * variable `index` has this length: 1 then (the helper's copy written), else 0 (the whole step here).
+ * The adam call's step, with the helper's share when this thread has opened a step, its helper
+ * waits, and the helper's variable `index` has this length: 1 then (the helper's copy written),
+ * else 0 (the whole step here).
  */
 static int adam_with_helper(int index, size_t n, float* const* t, const float* const* g, const float* scale, int shards, const float* s) {
-  if (index < 0 || helper.open.ctrl == NULL || atomic_load(&helper.state) != HELPER_WAITING || helper.key.ctrl != helper.open.ctrl ||
-      helper.key.task != helper.open.task || (size_t)index >= helper.nvars || helper.length[index] != n) {
+  helper_board* b = open_board;
+  if (index < 0 || b == NULL || atomic_load(&b->state) != HELPER_WAITING || b->task != open_task || (size_t)index >= b->nvars ||
+      b->length[index] != n) {
     adam_update(n, t[0], t[1], t[2], t[3], t[4], t[5], g, scale, shards, s);
     return 0;
   }
-  float* copy = helper.copy[index];
+  float* copy = b->copy[index];
   /* a multiple of 8: the helper's part starts where a vector of the one-thread pass would */
   const size_t from = n < HELPER_MIN_SPLIT ? n : (n / 2) & ~(size_t)7;
   if (from < n) {
-    helper.from = from;
-    helper.n = n;
-    helper.m = t[0]; helper.v = t[1]; helper.w = t[2];
-    helper.m2 = t[3]; helper.v2 = t[4]; helper.w2 = t[5];
-    helper.out = copy;
-    for (int j = 0; j < shards; j++) { helper.g[j] = g[j]; helper.scale[j] = scale[j]; }
-    memcpy(helper.scalars, s, sizeof helper.scalars);
-    helper.shards = shards;
-    atomic_store(&helper.state, HELPER_JOB);
+    b->from = from;
+    b->n = n;
+    b->m = t[0]; b->v = t[1]; b->w = t[2];
+    b->m2 = t[3]; b->v2 = t[4]; b->w2 = t[5];
+    b->out = copy;
+    for (int j = 0; j < shards; j++) { b->g[j] = g[j]; b->scale[j] = scale[j]; }
+    memcpy(b->scalars, s, sizeof b->scalars);
+    b->shards = shards;
+    atomic_store(&b->state, HELPER_JOB);
   }
   adam_range(0, from, t[0], t[1], t[2], t[3], t[4], t[5], g, scale, shards, s, copy);
   if (from < n) {
-    for (unsigned spins = 1; atomic_load(&helper.state) == HELPER_JOB; spins++) {
+    for (unsigned spins = 1; atomic_load(&b->state) == HELPER_JOB; spins++) {
       /* a helper taken off its core by a busy machine gets it back sooner */
       if ((spins & 1023) == 0) sched_yield();
       cpu_relax();
     }
   }
-  atomic_fetch_add(&helper.written, 1);
+  atomic_fetch_add(&b->written, 1);
   return 1;
 }
 
-/* An Int32Array argument, a slot in it and a task number: the key's ctrl, &ctrl[slot], the task. -1, having thrown, when not. */
-static int get_key(napi_env env, napi_value array, napi_value slotArg, napi_value taskArg, helper_key* key, atomic_int** watch, const char* fn) {
+/* A board argument: an Int32Array over shared memory of at least sizeof(helper_board) bytes. NULL, having thrown, when not. */
+static helper_board* get_board(napi_env env, napi_value v, const char* fn) {
   bool is;
   napi_typedarray_type type;
   size_t len;
   void* data;
-  int32_t slot;
-  if (napi_is_typedarray(env, array, &is) != napi_ok || !is || napi_get_typedarray_info(env, array, &type, &len, &data, NULL, NULL) != napi_ok ||
-      type != napi_int32_array || napi_get_value_int32(env, slotArg, &slot) != napi_ok || slot < 0 || (size_t)slot >= len ||
-      napi_get_value_int32(env, taskArg, &key->task) != napi_ok) {
-    char msg[160];
-    snprintf(msg, sizeof msg, "native kernels: %s takes a control Int32Array, a slot in it and a task number", fn);
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is || napi_get_typedarray_info(env, v, &type, &len, &data, NULL, NULL) != napi_ok ||
+      type != napi_int32_array || len * sizeof(int32_t) < sizeof(helper_board) || ((uintptr_t)data & 7) != 0) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "native kernels: %s takes a board: an Int32Array of adamHelperBoardBytes() bytes, 8-aligned", fn);
     napi_throw_type_error(env, NULL, msg);
-    return -1;
+    return NULL;
   }
-  key->ctrl = data;
-  if (watch) *watch = (atomic_int*)data + slot;
-  return 0;
+  return data;
+}
+
+/* adamHelperBoardBytes(): the bytes of a board (zeroed shared memory: the helper and the stepping thread meet there). */
+static napi_value adam_helper_board_bytes(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  CHECK(napi_create_uint32(env, (uint32_t)sizeof(helper_board), &out));
+  return out;
 }
 
 /*
- * adamHelperRegister(copies: Float32Array[], ctrl: Int32Array, slot, task): the helper of the
- * step `task` of the trainer whose control array is ctrl, while ctrl[slot] stays `task`; its new
- * weights go into `copies`, one array per variable in the stepping thread's order.
+ * adamHelperRegister(board, copies: Float32Array[], ctrl: Int32Array, slot, task): this thread
+ * is the board's helper for step `task` while ctrl[slot] stays `task`; its new weights go into
+ * `copies`, one array per variable in the stepping thread's order. Returns false, registering
+ * nothing, for a model of more than HELPER_MAX_VARS variables.
  */
 static napi_value adam_helper_register(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  if (get_args(env, info, 4, argv, "adamHelperRegister")) return NULL;
+  napi_value argv[5];
+  if (get_args(env, info, 5, argv, "adamHelperRegister")) return NULL;
+  helper_board* b = get_board(env, argv[0], "adamHelperRegister");
+  if (!b) return NULL;
   uint32_t count;
   bool isArray;
-  CHECK(napi_is_array(env, argv[0], &isArray));
-  if (!isArray || napi_get_array_length(env, argv[0], &count) != napi_ok || count > HELPER_MAX_VARS) {
-    napi_throw_range_error(env, NULL, "native kernels: adamHelperRegister takes an array of at most 64 Float32Arrays");
+  CHECK(napi_is_array(env, argv[1], &isArray));
+  if (!isArray || napi_get_array_length(env, argv[1], &count) != napi_ok) {
+    napi_throw_type_error(env, NULL, "native kernels: adamHelperRegister takes an array of Float32Arrays");
     return NULL;
   }
-  helper_key key;
-  atomic_int* watch;
-  if (get_key(env, argv[1], argv[2], argv[3], &key, &watch, "adamHelperRegister")) return NULL;
-  /* a helper left waiting by a trainer that ended mid-step is replaced; one serving a step is not */
-  if (atomic_load(&helper.state) != HELPER_IDLE && atomic_load(&helper.state) != HELPER_WAITING) {
-    napi_throw_error(env, NULL, "native kernels: another thread's Adam helper is serving a step in this process");
+  bool isTyped;
+  napi_typedarray_type type;
+  size_t len;
+  void* data;
+  int32_t slot, task;
+  if (napi_is_typedarray(env, argv[2], &isTyped) != napi_ok || !isTyped || napi_get_typedarray_info(env, argv[2], &type, &len, &data, NULL, NULL) != napi_ok ||
+      type != napi_int32_array || napi_get_value_int32(env, argv[3], &slot) != napi_ok || slot < 0 || (size_t)slot >= len ||
+      napi_get_value_int32(env, argv[4], &task) != napi_ok || task < 1) {
+    napi_throw_type_error(env, NULL, "native kernels: adamHelperRegister takes a control Int32Array, a slot in it and a task number from 1");
     return NULL;
   }
-  atomic_store(&helper.state, HELPER_IDLE);
+  napi_value registered;
+  if (count > HELPER_MAX_VARS) {
+    CHECK(napi_get_boolean(env, false, &registered));
+    return registered;
+  }
+  if (atomic_load(&b->state) != HELPER_IDLE) {
+    napi_throw_error(env, NULL, "native kernels: this board has a helper already");
+    return NULL;
+  }
   for (uint32_t i = 0; i < count; i++) {
     napi_value e;
-    CHECK(napi_get_element(env, argv[0], i, &e));
-    if (!(helper.copy[i] = f32(env, e, &helper.length[i], "a weights copy"))) return NULL;
+    CHECK(napi_get_element(env, argv[1], i, &e));
+    if (!(b->copy[i] = f32(env, e, &b->length[i], "a weights copy"))) return NULL;
   }
-  helper.nvars = count;
-  helper.key = key;
-  helper.watch = watch;
-  atomic_store(&helper.written, 0);
-  atomic_store(&helper.state, HELPER_WAITING);
-  return NULL;
+  b->nvars = count;
+  b->task = task;
+  b->watch = (const atomic_int*)data + slot;
+  atomic_store(&b->written, 0);
+  atomic_store(&b->state, HELPER_WAITING);
+  CHECK(napi_get_boolean(env, true, &registered));
+  return registered;
 }
 
 /*
- * adamHelperServe(timeoutMs): the registered helper steps the parts of variables it is handed
- * until adamHelperRelease, until its watch no longer reads its task (the trainer moved on or
- * stops), or timeoutMs; at once when its step was closed before it registered (the stepping
- * thread failed first). Returns how many variables' copies were written, -1 when it was not
- * released by the stepping thread.
+ * adamHelperServe(board, timeoutMs): the board's registered helper steps the parts of variables
+ * it is handed until adamHelperRelease, until its watch no longer reads its task (the trainer
+ * moved on or stops), or timeoutMs; at once when its step was closed before it registered (the
+ * stepping thread failed first). Returns how many variables' copies were written, -1 when it was
+ * not released by the stepping thread.
  */
 static napi_value adam_helper_serve(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
+  napi_value argv[2];
   double timeout;
-  if (get_args(env, info, 1, argv, "adamHelperServe")) return NULL;
-  CHECK(napi_get_value_double(env, argv[0], &timeout));
+  if (get_args(env, info, 2, argv, "adamHelperServe")) return NULL;
+  helper_board* b = get_board(env, argv[0], "adamHelperServe");
+  if (!b) return NULL;
+  CHECK(napi_get_value_double(env, argv[1], &timeout));
   const double deadline = now_ms() + timeout;
   int result = -1;
   for (unsigned spins = 0;; spins++) {
-    const int state = atomic_load(&helper.state);
+    const int state = atomic_load(&b->state);
     if (state == HELPER_JOB) {
-      adam_range(helper.from, helper.n, helper.m, helper.v, helper.w, helper.m2, helper.v2, helper.w2, helper.g, helper.scale,
-                 helper.shards, helper.scalars, helper.out);
-      atomic_store(&helper.state, HELPER_WAITING);
+      adam_range(b->from, b->n, b->m, b->v, b->w, b->m2, b->v2, b->w2, b->g, b->scale, b->shards, b->scalars, b->out);
+      atomic_store(&b->state, HELPER_WAITING);
       continue;
     }
     if (state == HELPER_END) {
-      result = atomic_load(&helper.written);
+      result = atomic_load(&b->written);
+      atomic_store(&b->state, HELPER_IDLE);
       break;
     }
-    if (state != HELPER_WAITING) break; /* not registered, or replaced */
+    if (state != HELPER_WAITING) break; /* not registered */
     if ((spins & 1023) == 0) {
-      const int closed = atomic_load(&helper.closed_ctrl) == helper.key.ctrl && atomic_load(&helper.closed_task) == helper.key.task;
-      if (closed || atomic_load(helper.watch) != helper.key.task || now_ms() > deadline) {
+      if (atomic_load(&b->closed) == b->task || atomic_load(b->watch) != b->task || now_ms() > deadline) {
         int expected = HELPER_WAITING;
-        if (atomic_compare_exchange_strong(&helper.state, &expected, HELPER_IDLE)) break;
+        if (atomic_compare_exchange_strong(&b->state, &expected, HELPER_IDLE)) break;
         continue; /* a job or the end came in meanwhile */
       }
       /* V8's own threads may want this core */
@@ -1027,52 +1045,58 @@ static napi_value adam_helper_serve(napi_env env, napi_callback_info info) {
     }
     cpu_relax();
   }
-  atomic_store(&helper.state, HELPER_IDLE);
   napi_value out;
   CHECK(napi_create_int32(env, result, &out));
   return out;
 }
 
 /*
- * adamHelperOpen(ctrl: Int32Array, task): the stepping thread's adam calls may use the helper
- * registered with this key (now or later: open the step before its helper registers).
+ * adamHelperOpen(board, task): this thread's adam calls with a helper index may use the board's
+ * helper for step `task` (registered now or later: open the step before its helper registers).
  */
 static napi_value adam_helper_open(napi_env env, napi_callback_info info) {
-  napi_value argv[2], zero;
+  napi_value argv[2];
+  int32_t task;
   if (get_args(env, info, 2, argv, "adamHelperOpen")) return NULL;
-  CHECK(napi_create_int32(env, 0, &zero));
-  if (get_key(env, argv[0], zero, argv[1], &helper.open, NULL, "adamHelperOpen")) return NULL;
+  helper_board* b = get_board(env, argv[0], "adamHelperOpen");
+  if (!b) return NULL;
+  if (napi_get_value_int32(env, argv[1], &task) != napi_ok || task < 1) {
+    napi_throw_type_error(env, NULL, "native kernels: adamHelperOpen takes a task number from 1");
+    return NULL;
+  }
+  open_board = b;
+  open_task = task;
   return NULL;
 }
 
 /*
- * adamHelperRelease(): closes the open step and ends its helper's service; returns the variables
- * whose copy was written, -1 when no helper of the open step waits (one that registers for it
- * later leaves at once).
+ * adamHelperRelease(): closes this thread's open step and ends its helper's service; returns the
+ * variables whose copy was written, -1 when no helper of the step waits (one that registers for
+ * it later leaves at once) or no step is open.
  */
 static napi_value adam_helper_release(napi_env env, napi_callback_info info) {
   (void)info;
+  helper_board* b = open_board;
   int released = 0;
-  if (helper.open.ctrl != NULL && helper.key.ctrl == helper.open.ctrl && helper.key.task == helper.open.task) {
-    int expected = HELPER_WAITING;
-    released = atomic_compare_exchange_strong(&helper.state, &expected, HELPER_END);
+  if (b != NULL) {
+    if (atomic_load(&b->state) == HELPER_WAITING && b->task == open_task) {
+      int expected = HELPER_WAITING;
+      released = atomic_compare_exchange_strong(&b->state, &expected, HELPER_END);
+    }
+    /* after the end: a helper that sees its step closed while it still waits was never released */
+    atomic_store(&b->closed, open_task);
   }
-  /* after the end: a helper that sees its step closed while it still waits was never released */
-  if (helper.open.ctrl != NULL) {
-    atomic_store(&helper.closed_task, helper.open.task);
-    atomic_store(&helper.closed_ctrl, helper.open.ctrl);
-  }
-  helper.open.ctrl = NULL;
+  open_board = NULL;
   napi_value out;
-  CHECK(napi_create_int32(env, released ? atomic_load(&helper.written) : -1, &out));
+  CHECK(napi_create_int32(env, released ? atomic_load(&b->written) : -1, &out));
   return out;
 }
 
 /*
  * adam(m, v, w, m2, v2, w2, grads: Float32Array[], scales: Float32Array, scalars: Float32Array(8)
  * [, helperIndex]): one Adam step of one variable on the scaled sum of its shards' gradients
- * (adam_one); with helperIndex, shared with the open step's helper (adam_with_helper). Returns
- * whether the helper's copy was written.
+ * (adam_one); with helperIndex, shared with the helper of the step this thread opened
+ * (adam_with_helper). Returns whether the helper's copy was written.
  */
 static napi_value adam(napi_env env, napi_callback_info info) {
   napi_value argv[10];
@@ -1191,6 +1215,7 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     {"useIsa", NULL, use_isa, NULL, NULL, NULL, napi_default, NULL},
     {"adam", NULL, adam, NULL, NULL, NULL, napi_default, NULL},
+    {"adamHelperBoardBytes", NULL, adam_helper_board_bytes, NULL, NULL, NULL, napi_default, NULL},
     {"adamHelperRegister", NULL, adam_helper_register, NULL, NULL, NULL, napi_default, NULL},
     {"adamHelperServe", NULL, adam_helper_serve, NULL, NULL, NULL, napi_default, NULL},
     {"adamHelperOpen", NULL, adam_helper_open, NULL, NULL, NULL, napi_default, NULL},

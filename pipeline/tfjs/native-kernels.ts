@@ -37,20 +37,25 @@ export interface NativeKernels {
     grads: Float32Array[], scales: Float32Array, scalars: Float32Array, helperIndex?: number,
   ): boolean;
   /**
-   * This thread helps with the Adam step `task` of the trainer whose control array is ctrl (while
-   * ctrl[slot] stays `task`), and takes the new weights into `copies`, one array per variable in
-   * the stepping thread's order. One helper per process.
+   * The bytes of a board: zeroed shared memory (a SharedArrayBuffer) where a trainer's Adam helper
+   * and its stepping thread meet, one helper per board. Pass it as an Int32Array over it.
    */
-  adamHelperRegister(copies: Float32Array[], ctrl: Int32Array, slot: number, task: number): void;
+  adamHelperBoardBytes(): number;
+  /**
+   * This thread is the board's helper for the Adam step `task` (while ctrl[slot] stays `task`),
+   * and takes the new weights into `copies`, one array per variable in the stepping thread's
+   * order. False, registering nothing, for more than 64 variables.
+   */
+  adamHelperRegister(board: Int32Array, copies: Float32Array[], ctrl: Int32Array, slot: number, task: number): boolean;
   /**
    * Steps the parts of variables the stepping thread hands over, until adamHelperRelease, until
    * the watch no longer reads the task, or after timeoutMs. Returns how many variables' copies
    * were written; -1 when not released by the stepping thread.
    */
-  adamHelperServe(timeoutMs: number): number;
-  /** The step `task` of the trainer with control array ctrl: this thread's adam calls may use its helper. */
-  adamHelperOpen(ctrl: Int32Array, task: number): void;
-  /** Closes the open step and ends its helper's service: the variables its copies got, -1 when no helper of that step waits. */
+  adamHelperServe(board: Int32Array, timeoutMs: number): number;
+  /** Opens step `task` on the board: this thread's adam calls with a helper index may use its helper. */
+  adamHelperOpen(board: Int32Array, task: number): void;
+  /** Closes this thread's open step and ends its helper's service: the variables its copies got, -1 when no helper of that step waits. */
   adamHelperRelease(): number;
   /** out = x + bias along the last axis (x [rows][channels]). */
   biasAdd(x: Float32Array, bias: Float32Array, out: Float32Array, channels: number): void;
@@ -115,15 +120,19 @@ export function setNativeThreads(n: number): number {
 }
 
 /**
- * Opens an Adam step with a helper (NativeKernels.adamHelperOpen), and closes it, ending the
- * helper's service (adamHelperRelease), even where the native kernels are switched off in this
- * thread: a helper in another thread must not wait for a step that will not come. Without the
- * addon, open does nothing and release returns -1.
+ * A board for a trainer's Adam helper (NativeKernels.adamHelperBoardBytes), or undefined without
+ * the addon. Opening a step on it and closing it work even where the native kernels are switched
+ * off in this thread: a helper in another thread must not wait for a step that will not come.
  */
-export function openAdamHelper(ctrl: Int32Array, task: number): void {
+export function adamHelperBoard(): SharedArrayBuffer | undefined {
   loaded ??= load();
-  loaded.kernels?.adamHelperOpen(ctrl, task);
+  return loaded.kernels ? new SharedArrayBuffer(loaded.kernels.adamHelperBoardBytes()) : undefined;
 }
+export function openAdamHelper(board: SharedArrayBuffer, task: number): void {
+  loaded ??= load();
+  loaded.kernels?.adamHelperOpen(new Int32Array(board), task);
+}
+/** Closes this thread's open step: the variables whose copies its helper got, -1 when none waited. */
 export function releaseAdamHelper(): number {
   loaded ??= load();
   return loaded.kernels?.adamHelperRelease() ?? -1;
