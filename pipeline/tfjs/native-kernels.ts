@@ -29,8 +29,9 @@ export interface NativeKernels {
   /**
    * One Adam step of one variable (m, v, w into m2, v2, w2) on g = grads[0]*scales[0] + grads[1]*scales[1] + ...;
    * scalars: beta1, 1 - beta1, beta2, 1 - beta2, 1 - accBeta1, 1 - accBeta2, epsilon, -learningRate.
-   * With helperIndex (the variable's place in a waiting helper's list), the helper steps part of
-   * the elements and its copy of the weights is written: returns whether it was.
+   * With helperIndex (the variable's place in the list of the helper of the step this thread
+   * opened, adamHelperOpen), the helper steps part of the elements and its copy of the weights is
+   * written: returns whether it was.
    */
   adam(
     m: Float32Array, v: Float32Array, w: Float32Array, m2: Float32Array, v2: Float32Array, w2: Float32Array,
