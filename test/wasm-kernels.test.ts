@@ -611,6 +611,12 @@ describe("the book's model on wasm", () => {
       expect(trainer.handovers).toBe(2);
       for (let i = 4; i < 6; i++) step(i);
       expect(trainer.handovers).toBe(2);
+      // a step that fails on the main thread (a batch of the wrong length) while the worker
+      // computes its shard and waits as the helper: the step is closed, the worker keeps the
+      // weights it had, and the next step hands them over again
+      expect(() => trainer.step(images.subarray(0, 100), labels.subarray(0, batch), 99)).toThrow('should have 12544 values but has 100');
+      step(6);
+      expect(trainer.handovers).toBe(3);
     } finally {
       await trainer.dispose();
       for (const m of [parallel, serial]) {
