@@ -103,7 +103,7 @@ describe("Adam's step with a helper thread", () => {
       expect(helped[i].used, `variable ${i}`).toBe(true);
       for (let k = 0; k < 3; k++) expect(differing(helped[i].outs[k], alone[k]), `variable ${i}, output ${k}`).toBe(0);
       expect(differing(new Float32Array(copies[i]), alone[2]), `variable ${i}'s copy`).toBe(0);
-      // the step moved every weight: the copy is not left as it was
+      // the step moved the weights: the copy is not the old ones
       expect(new Float32Array(copies[i]).some((x, k) => x !== w[k])).toBe(true);
     });
   });

@@ -6,9 +6,10 @@
  * shard order and takes the Adam step: the same operations on the same numbers as trainBatch's
  * shards one after the other, so 1 and 2 threads give the same bits. Meanwhile the worker, as the
  * native kernels' Adam helper, steps the upper half of each large variable and gets the new
- * weights written into buffers of its own: the step's serial part halved, and no hand-over of the
- * weights before the next step (shared memory carries them only when they changed otherwise). Validation is shared the same way: each thread evaluates every other batch of
- * trainer.ts evaluate, and the main thread adds the batches' losses in order. Each thread runs
+ * weights written into buffers of its own: Adam's pass on both cores, and no hand-over of the
+ * weights before the next step (shared memory carries them only when they changed otherwise).
+ * Validation is shared the same way: each thread evaluates every other batch of trainer.ts
+ * evaluate, and the main thread adds the batches' losses in order. Each thread runs
  * wasm single-threaded: an XNNPACK thread pool beside the worker made a step 30% slower.
  *
  * Tasks are synchronised with Atomics on SharedArrayBuffers: no messages on the hot path.
@@ -195,9 +196,9 @@ class ParallelTrainer implements Trainer {
   private handed = 0;
   private readonly ctrl: Int32Array;
   /**
-   * The weights the workers hold (the variables' data at the step that gave them to the workers'
-   * Adam helper), or null: then the next task hands them over in shared memory. Anything else
-   * that assigns a variable (restoring the best weights, a resume) gives it new data.
+   * The weights the workers hold: the variables' data when they last went to the workers (through
+   * shared memory, or written by their Adam helper), or null: then the next task hands them over.
+   * Anything else that assigns a variable (restoring the best weights, a resume) gives it new data.
    */
   private workersHold: tf.DataId[] | null = null;
 
@@ -454,7 +455,7 @@ function takeWeights(vars: tf.Variable[], layout: SharedLayout): void {
 /**
  * While the main thread takes Adam's step, this thread steps part of each large variable (the
  * native kernels' Adam helper) and gets the new weights written into fresh buffers of its own:
- * the step's serial part halved, and no hand-over of the weights before the next task. Registers
+ * Adam's pass on both cores, and no hand-over of the weights before the next task. Registers
  * the buffers (before DONE is published: the main thread's Adam step comes after it); null where
  * the native kernels are missing or refuse the model (then the weights come through shared memory).
  */
