@@ -271,7 +271,7 @@ class ParallelTrainer implements Trainer {
     // before the worker is asked: it would fail too, and a failed worker is gone
     const { valLabels, valLoss, valPredictions } = sharedValidation(layout);
     return this.onOwnCore(() => {
-      this.offerWeights();
+      this.offerWeights(trainableVariables(this.model));
       const task = this.post(VALIDATE);
       validateBatches(this.model, layout, 0);
       this.waitForWorkers(task);
@@ -290,8 +290,7 @@ class ParallelTrainer implements Trainer {
   }
 
   /** The step's weights into shared memory for the workers, unless they hold them already. */
-  private offerWeights(): void {
-    const vars = trainableVariables(this.model);
+  private offerWeights(vars: tf.Variable[]): void {
     const held = this.workersHold;
     const fresh = !held || vars.length !== held.length || vars.some((v, i) => v.dataId !== held[i]);
     if (fresh) {
@@ -319,7 +318,8 @@ class ParallelTrainer implements Trainer {
     const n = labels.length;
     if (n > layout.maxShard * SHARDS) throw new Error(`a batch of ${n} is larger than the ${layout.maxShard * SHARDS} the trainer was made for`);
     const ranges = shardRanges(n);
-    this.offerWeights();
+    const vars = trainableVariables(this.model);
+    this.offerWeights(vars);
     // the step's Adam gives the variables new data: the workers hold it only if their helper gets it
     this.workersHold = null;
     const sharedImages = new Float32Array(layout.images);
@@ -334,7 +334,6 @@ class ParallelTrainer implements Trainer {
     const task = this.post(TRAIN);
     // open before the worker's helper registers: a step that fails here first is closed for it too
     if (layout.adamBoard) openAdamHelper(layout.adamBoard, task);
-    const vars = trainableVariables(this.model);
     try {
       return this.stepShards(images, labels, stepSeed, ranges, task, vars);
     } finally {

@@ -671,13 +671,20 @@ static int conv_indirect(const geometry* g, const float* x, const float* filter,
 
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "native kernels: bad arguments"); return NULL; } } while (0)
 
-/* A Float32Array argument's data and length, or NULL with a TypeError naming it when it is anything else. */
-static float* f32(napi_env env, napi_value v, size_t* length, const char* name) {
+/* A typed array argument's data and length: 0 when it is of type `want`, else -1 (nothing thrown). */
+static int typed_data(napi_env env, napi_value v, napi_typedarray_type want, void** data, size_t* length) {
   bool is;
   napi_typedarray_type type;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is || napi_get_typedarray_info(env, v, &type, length, data, NULL, NULL) != napi_ok ||
+      type != want)
+    return -1;
+  return 0;
+}
+
+/* A Float32Array argument's data and length, or NULL with a TypeError naming it when it is anything else. */
+static float* f32(napi_env env, napi_value v, size_t* length, const char* name) {
   void* data;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
-      napi_get_typedarray_info(env, v, &type, length, &data, NULL, NULL) != napi_ok || type != napi_float32_array) {
+  if (typed_data(env, v, napi_float32_array, &data, length)) {
     char msg[160];
     snprintf(msg, sizeof msg, "native kernels: %s must be a Float32Array", name);
     napi_throw_type_error(env, NULL, msg);
@@ -752,13 +759,9 @@ static napi_value mat_mul(napi_env env, napi_callback_info info) {
 
 /* The 14 numbers of a convolution's geometry, from an Int32Array. */
 static int read_geometry(napi_env env, napi_value v, geometry* g) {
-  bool is;
-  napi_typedarray_type type;
   size_t length;
   void* data;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
-      napi_get_typedarray_info(env, v, &type, &length, &data, NULL, NULL) != napi_ok || type != napi_int32_array ||
-      length != 14) {
+  if (typed_data(env, v, napi_int32_array, &data, &length) || length != 14) {
     napi_throw_type_error(env, NULL, "native kernels: geometry must be an Int32Array of 14");
     return -1;
   }
@@ -978,12 +981,9 @@ static int adam_with_helper(int index, size_t n, float* const* t, const float* c
 
 /* A board argument: an Int32Array over shared memory of at least sizeof(helper_board) bytes. NULL, having thrown, when not. */
 static helper_board* get_board(napi_env env, napi_value v, const char* fn) {
-  bool is;
-  napi_typedarray_type type;
   size_t len;
   void* data;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is || napi_get_typedarray_info(env, v, &type, &len, &data, NULL, NULL) != napi_ok ||
-      type != napi_int32_array || len * sizeof(int32_t) < sizeof(helper_board) || ((uintptr_t)data & 7) != 0) {
+  if (typed_data(env, v, napi_int32_array, &data, &len) || len * sizeof(int32_t) < sizeof(helper_board) || ((uintptr_t)data & 7) != 0) {
     char msg[200];
     snprintf(msg, sizeof msg, "native kernels: %s takes a board: an Int32Array of adamHelperBoardBytes() bytes, 8-aligned", fn);
     napi_throw_type_error(env, NULL, msg);
@@ -1018,13 +1018,10 @@ static napi_value adam_helper_register(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "native kernels: adamHelperRegister takes an array of Float32Arrays");
     return NULL;
   }
-  bool isTyped;
-  napi_typedarray_type type;
   size_t len;
-  void* data;
+  void* ctrl;
   int32_t slot, task;
-  if (napi_is_typedarray(env, argv[2], &isTyped) != napi_ok || !isTyped || napi_get_typedarray_info(env, argv[2], &type, &len, &data, NULL, NULL) != napi_ok ||
-      type != napi_int32_array || napi_get_value_int32(env, argv[3], &slot) != napi_ok || slot < 0 || (size_t)slot >= len ||
+  if (typed_data(env, argv[2], napi_int32_array, &ctrl, &len) || napi_get_value_int32(env, argv[3], &slot) != napi_ok || slot < 0 || (size_t)slot >= len ||
       napi_get_value_int32(env, argv[4], &task) != napi_ok || task < 1) {
     napi_throw_type_error(env, NULL, "native kernels: adamHelperRegister takes a control Int32Array, a slot in it and a task number from 1");
     return NULL;
@@ -1045,7 +1042,7 @@ static napi_value adam_helper_register(napi_env env, napi_callback_info info) {
   }
   b->nvars = count;
   b->task = task;
-  b->watch = (const atomic_int*)data + slot;
+  b->watch = (const atomic_int*)ctrl + slot;
   atomic_store(&b->written, 0);
   atomic_store(&b->state, HELPER_WAITING);
   CHECK(napi_get_boolean(env, true, &registered));
